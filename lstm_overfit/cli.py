@@ -1,0 +1,152 @@
+"""The console script: `lstm-overfit train [OVERRIDES]`.
+
+The only module that touches Hydra's runtime and sys.argv. Torch is imported lazily, inside
+the task, so `--help` and configuration mistakes answer at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from lstm_overfit.config import Config, ConfigError, register_configs, validate
+
+log = logging.getLogger(__name__)
+
+USAGE = """\
+usage: lstm-overfit COMMAND [ARGS...]
+
+Train LSTMs and measure how they overfit, with and without regularization.
+
+commands:
+  train [OVERRIDES...]     one training run; add -m for a sweep over comma-separated values
+                           (`lstm-overfit train --help` lists every config group and key)
+
+examples:
+  lstm-overfit train                            the default run: synthetic data, ~30 s on CPU
+  lstm-overfit train +reg=l2                    the same with an L2 penalty
+  lstm-overfit train +reg=[l2,dropout] reg.dropout=0.3
+  lstm-overfit train -m +reg=l1,l2 seed=0,1     a sweep of four runs
+
+exit status: 0 success, 1 a run failed (diverged, data error), 2 a usage or config error.
+"""
+
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+FAILED_STATUSES = ("diverged", "failed")
+
+
+def config_dir() -> Path:
+    """conf/ shipped inside the package (wheel install), else the source checkout's conf/."""
+    packaged = Path(__file__).resolve().parent / "conf"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "conf"
+
+
+def usage_error(message: str) -> NoReturn:
+    print(f"lstm-overfit: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def register_resolvers() -> None:
+    """`${run_id:}`: a short random id that keeps run folders unique within one second.
+
+    Cached, and Hydra copies the cache into each sweep job, so all jobs share one sweep folder.
+    """
+    import secrets
+
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("run_id"):
+        OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
+
+
+def _train_task(dict_cfg: Any) -> float:
+    """The Hydra task: one run into Hydra's output folder. Returns best validation loss."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from lstm_overfit.console import RichProgress, print_summary
+    from lstm_overfit.train import fit
+
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    cfg: Config = OmegaConf.to_object(dict_cfg)
+    try:
+        validate(cfg)
+        if cfg.train.progress and not multirun:
+            with RichProgress(cfg.train.epochs) as progress:
+                summary = fit(cfg, out_dir, progress)
+        else:
+            summary = fit(cfg, out_dir)
+    except ConfigError as err:
+        if multirun:
+            log.error("%s", err)
+            return float("nan")
+        usage_error(str(err))
+    if not multirun:
+        print_summary(summary, out_dir)
+        if summary["status"] in FAILED_STATUSES:
+            sys.exit(EXIT_RUN_FAILED)
+    best = summary["best_val_loss"]
+    return float("nan") if best is None else best
+
+
+def _run_hydra_train(argv: list[str]) -> None:
+    import hydra
+
+    register_configs()
+    register_resolvers()
+    task = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(
+        _train_task
+    )
+    sys.argv = ["lstm-overfit train", *argv]
+    task()
+
+
+def _check_before_running(argv: list[str]) -> None:
+    """Compose every job up front so a mistake costs one line and no folder."""
+    from hydra._internal.utils import get_args_parser
+
+    from lstm_overfit.preflight import check_overrides
+
+    args = get_args_parser().parse_args(argv)
+    inspecting = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
+    # A user's own config folder or name is composed by Hydra alone.
+    custom = args.config_dir or args.config_path or args.config_name
+    if inspecting or custom:
+        return
+    register_configs()
+    register_resolvers()
+    try:
+        check_overrides(config_dir(), args.overrides)
+    except ConfigError as err:
+        usage_error(str(err))
+
+
+def train(argv: list[str]) -> None:
+    _check_before_running(argv)
+    try:
+        _run_hydra_train(argv)
+    except KeyboardInterrupt:
+        print("lstm-overfit: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+COMMANDS = {"train": train}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        usage_error(f"unknown command '{command}'; valid commands: {', '.join(COMMANDS)}")
+    COMMANDS[command](rest)

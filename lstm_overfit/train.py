@@ -1,0 +1,311 @@
+"""The training loop: fit, evaluate, early stopping, checkpoints, the run's records."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import lstm_overfit
+from lstm_overfit.config import (
+    Config,
+    ConfigError,
+    Device,
+    OptimConfig,
+    OptimizerName,
+    active_regularizers,
+)
+from lstm_overfit.data import Split, load_data
+from lstm_overfit.models import build_model
+from lstm_overfit.records import (
+    EarlyStopper,
+    EpochRecord,
+    JsonlWriter,
+    atomic_torch_save,
+    atomic_write_json,
+    curve_summary,
+)
+from lstm_overfit.regularizers import penalized_parameters, penalty_fn
+
+log = logging.getLogger(__name__)
+
+# How often (in batches) the running loss is read back for the progress display.
+PROGRESS_EVERY = 10
+
+
+class Observer(Protocol):
+    """Receives progress from the loop (the CLI shows it as a progress bar)."""
+
+    def start_epoch(self, epoch: int, num_batches: int) -> None: ...
+
+    def batch_done(self, running_loss: float | None) -> None: ...
+
+    def end_epoch(self, record: EpochRecord) -> None: ...
+
+
+class _Silent:
+    def start_epoch(self, epoch: int, num_batches: int) -> None:
+        pass
+
+    def batch_done(self, running_loss: float | None) -> None:
+        pass
+
+    def end_epoch(self, record: EpochRecord) -> None:
+        pass
+
+
+def resolve_device(device: Device) -> torch.device:
+    if device == Device.auto:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == Device.cuda and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA device is available; use device=auto or cpu")
+    return torch.device(device.value)
+
+
+def build_optimizer(cfg: OptimConfig, params: Any) -> torch.optim.Optimizer:
+    if cfg.name == OptimizerName.sgd:
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.name == OptimizerName.adamw:
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    return torch.optim.Adam(params, lr=cfg.lr)
+
+
+def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on one logit, or cross-entropy on several (mean over the batch)."""
+    if logits.shape[-1] == 1:
+        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), targets.float())
+    return F.cross_entropy(logits, targets)
+
+
+def correct_predictions(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    if logits.shape[-1] == 1:
+        return ((logits.squeeze(-1) > 0).long() == targets).sum()
+    return (logits.argmax(-1) == targets).sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> dict:
+    """Mean loss and accuracy in eval mode (every regularizer off, deterministic)."""
+    model.eval()
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    for start in range(0, len(split), batch_size):
+        inputs = split.inputs[start : start + batch_size].to(device)
+        targets = split.targets[start : start + batch_size].to(device)
+        logits = model(inputs)
+        total_loss += classification_loss(logits, targets) * len(targets)
+        correct += correct_predictions(logits, targets)
+    return {"loss": total_loss.item() / len(split), "acc": correct.item() / len(split)}
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def _plain_config(cfg: Config) -> dict:
+    """The config as JSON-able builtins (enums become their values), for checkpoints."""
+    return json.loads(json.dumps(asdict(cfg)))
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lstm_overfit": lstm_overfit.__version__,
+    }
+
+
+class _Run:
+    """One training run: the state the epoch loop shares, and the files it writes."""
+
+    def __init__(self, cfg: Config, out_dir: Path, observer: Observer) -> None:
+        self.cfg, self.out_dir, self.observer = cfg, out_dir, observer
+        if cfg.train.num_threads > 0:
+            torch.set_num_threads(cfg.train.num_threads)
+        self.device = resolve_device(cfg.device)
+        _seed_everything(cfg.seed)
+        self.data = load_data(cfg.dataset, cfg.seed)
+        self.model = build_model(
+            cfg.model, self.data.vocab_size, self.data.num_classes, cfg.reg.dropout
+        ).to(self.device)
+        self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
+        self.penalty = penalty_fn(cfg.reg, penalized_parameters(self.model, cfg.reg.penalty_scope))
+        self.order_gen = torch.Generator().manual_seed(cfg.seed)
+        sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        sample = torch.randperm(len(self.data.train), generator=sample_gen)
+        self.train_sample = self.data.train.subset(sample[: cfg.train.train_eval_size])
+        self.stopper = EarlyStopper(cfg.reg.early_stopping)
+        self.records: list[EpochRecord] = []
+        self.checkpoints = out_dir / "checkpoints"
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.metrics = JsonlWriter(out_dir / "metrics.jsonl")
+        num_params = sum(p.numel() for p in self.model.parameters())
+        log.info(
+            "data %s: %d train / %d val / %d test sequences; model: %d parameters on %s",
+            cfg.dataset.name,
+            len(self.data.train),
+            len(self.data.val),
+            len(self.data.test),
+            num_params,
+            self.device,
+        )
+        log.info("regularizers: %s", active_regularizers(cfg.reg) or "none")
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg, model, train = self.cfg, self.model, self.data.train
+        model.train()
+        order = torch.randperm(len(train), generator=self.order_gen)
+        batches = order.split(cfg.train.batch_size)
+        self.observer.start_epoch(epoch, len(batches))
+        zero = torch.zeros((), device=self.device)
+        loss_sum, penalty_sum, norm_sum = zero.clone(), zero.clone(), zero.clone()
+        params = [p for p in model.parameters() if p.requires_grad]
+        max_norm = cfg.reg.grad_clip if cfg.reg.grad_clip > 0 else math.inf
+        seen, start = 0, time.perf_counter()
+        for i, index in enumerate(batches, 1):
+            inputs = train.inputs[index].to(self.device, non_blocking=True)
+            targets = train.targets[index].to(self.device, non_blocking=True)
+            data_loss = classification_loss(model(inputs), targets)
+            loss = data_loss
+            if self.penalty is not None:
+                penalty = self.penalty()
+                loss = loss + penalty
+                penalty_sum += penalty.detach()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # With max_norm=inf this only measures the norm: it is recorded either way.
+            norm_sum += nn.utils.clip_grad_norm_(params, max_norm)
+            self.optimizer.step()
+            loss_sum += data_loss.detach() * len(index)
+            seen += len(index)
+            running = loss_sum.item() / seen if i % PROGRESS_EVERY == 0 else None
+            self.observer.batch_done(running)
+        seconds = time.perf_counter() - start
+        return {
+            "train_loss_running": loss_sum.item() / seen,
+            "penalty": penalty_sum.item() / len(batches),
+            "grad_norm": norm_sum.item() / len(batches),
+            "tokens_per_second": seen * train.inputs.shape[1] / seconds,
+        }
+
+    def checkpoint(self, epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "order": self.order_gen.get_state()},
+            "early_stopping": {
+                "best_loss": self.stopper.best_loss,
+                "best_epoch": self.stopper.best_epoch,
+                "bad_epochs": self.stopper.bad_epochs,
+            },
+            "config": _plain_config(self.cfg),
+        }
+
+    def run_epoch(self, epoch: int) -> EpochRecord:
+        cfg = self.cfg
+        start = time.perf_counter()
+        fit_stats = self.train_epoch(epoch)
+        batch = cfg.train.eval_batch_size
+        on_train = evaluate(self.model, self.train_sample, batch, self.device)
+        on_val = evaluate(self.model, self.data.val, batch, self.device)
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=on_train["loss"],
+            val_loss=on_val["loss"],
+            lr=self.optimizer.param_groups[0]["lr"],
+            epoch_seconds=time.perf_counter() - start,
+            task_metrics={"train_acc": on_train["acc"], "val_acc": on_val["acc"]},
+            **fit_stats,
+        )
+        self.records.append(record)
+        self.metrics.append(record.to_dict())
+        log.info(
+            "epoch %d/%d  train %.4f  val %.4f  gap %+.4f  val_acc %.3f  (%.1f s)",
+            epoch,
+            cfg.train.epochs,
+            record.train_loss,
+            record.val_loss,
+            record.gap,
+            on_val["acc"],
+            record.epoch_seconds,
+        )
+        if self.stopper.update(epoch, record.val_loss):
+            atomic_torch_save(self.checkpoint(epoch), self.checkpoints / "best.pt")
+        atomic_torch_save(self.checkpoint(epoch), self.checkpoints / "last.pt")
+        self.observer.end_epoch(record)
+        return record
+
+    def test_at_best(self) -> dict[str, float] | None:
+        best = self.checkpoints / "best.pt"
+        if not best.exists():
+            return None
+        state = torch.load(best, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        return evaluate(self.model, self.data.test, self.cfg.train.eval_batch_size, self.device)
+
+    def summary(self, status: str, wall_seconds: float, test: dict | None) -> dict[str, Any]:
+        curves = curve_summary(self.records, self.stopper.best_epoch, self.cfg.train.onset_patience)
+        return {
+            "status": status,
+            **curves,
+            "epochs_run": len(self.records),
+            "bayes_val_loss": self.data.bayes_val_loss,
+            "test": test,
+            "reg": active_regularizers(self.cfg.reg),
+            "seed": self.cfg.seed,
+            "wall_seconds": wall_seconds,
+            "versions": _versions(),
+        }
+
+
+def fit(cfg: Config, out_dir: Path, observer: Observer | None = None) -> dict[str, Any]:
+    """Train one run into `out_dir`; return the summary, also written as summary.json.
+
+    summary.json is written however the run ends; an exception is re-raised after it.
+    """
+    started = time.perf_counter()
+    run = _Run(cfg, out_dir, observer or _Silent())
+    status, test = "failed", None
+    try:
+        status = "completed"
+        for epoch in range(1, cfg.train.epochs + 1):
+            record = run.run_epoch(epoch)
+            if not math.isfinite(record.train_loss_running) or not math.isfinite(record.val_loss):
+                status = "diverged"
+                log.error("the loss became non-finite in epoch %d; stopping", epoch)
+                break
+            if run.stopper.should_stop:
+                status = "stopped_early"
+                log.info(
+                    "early stopping after epoch %d: no better validation loss for %d epochs",
+                    epoch,
+                    cfg.reg.early_stopping,
+                )
+                break
+        test = run.test_at_best()
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except BaseException:
+        status = "failed"
+        raise
+    finally:
+        summary = run.summary(status, time.perf_counter() - started, test)
+        atomic_write_json(out_dir / "summary.json", summary)
+        if run.records:
+            from lstm_overfit.plots import plot_curves
+
+            plot_curves(run.records, summary, out_dir / "curves.png")
+    return summary
