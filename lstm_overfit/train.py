@@ -126,11 +126,11 @@ def _versions() -> dict[str, str]:
     }
 
 
-class _Run:
+class TrainingRun:
     """One training run: the state the epoch loop shares, and the files it writes."""
 
-    def __init__(self, cfg: Config, out_dir: Path, observer: Observer) -> None:
-        self.cfg, self.out_dir, self.observer = cfg, out_dir, observer
+    def __init__(self, cfg: Config, out_dir: Path, observer: Observer | None = None) -> None:
+        self.cfg, self.out_dir, self.observer = cfg, out_dir, observer or _Silent()
         if cfg.train.num_threads > 0:
             torch.set_num_threads(cfg.train.num_threads)
         self.device = resolve_device(cfg.device)
@@ -276,7 +276,7 @@ def fit(cfg: Config, out_dir: Path, observer: Observer | None = None) -> dict[st
     summary.json is written however the run ends; an exception is re-raised after it.
     """
     started = time.perf_counter()
-    run = _Run(cfg, out_dir, observer or _Silent())
+    run = TrainingRun(cfg, out_dir, observer)
     status, test = "failed", None
     try:
         status = "completed"

@@ -1,0 +1,178 @@
+"""End to end through the console script in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, run_cli
+
+from lstm_overfit.records import read_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def run_folders(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("outputs/**/summary.json"))
+
+
+def test_smoke_run_writes_a_complete_run_folder(tmp_path: Path) -> None:
+    result = run_cli("train", "+experiment=smoke", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [folder] = run_folders(tmp_path)
+    assert folder.parent.parent.name == "runs"
+    assert f"run folder: {folder}" in result.stdout.replace("\n", "")
+    names = {p.name for p in folder.iterdir()}
+    assert {".hydra", "metrics.jsonl", "summary.json", "curves.png", "run.log"} <= names
+    assert {p.name for p in (folder / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_run"] == 2
+    assert len(read_jsonl(folder / "metrics.jsonl")) == 2
+    assert "epoch 2/2" in (folder / "run.log").read_text()
+
+
+def test_sweep_runs_each_job_in_its_own_folder(tmp_path: Path) -> None:
+    result = run_cli("train", "-m", "+experiment=smoke", "+reg=l1,l2", "seed=0,1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folders = run_folders(tmp_path)
+    assert len(folders) == 4 and len({f.parent for f in folders}) == 1
+    seen = set()
+    for folder in folders:
+        overrides = yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text())
+        summary = json.loads((folder / "summary.json").read_text())
+        reg = next(o for o in overrides if o.startswith("+reg="))[len("+reg=") :]
+        assert list(summary["reg"]) == [reg]
+        seen.add((reg, summary["seed"]))
+    assert seen == {("l1", 0), ("l1", 1), ("l2", 0), ("l2", 1)}
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("lstm-overfit")
+    procs = [
+        subprocess.Popen(
+            [str(exe), "train", "+experiment=smoke"], cwd=tmp_path, stdout=subprocess.DEVNULL
+        )
+        for _ in range(3)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    assert len(run_folders(tmp_path)) == 3
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["+reg=l3"], "valid options: dropout, early_stopping, grad_clip, l1, l2"),
+        (["reg.dropuot=0.3"], "reg.dropuot"),
+        (["reg.l2=abc"], "reg.l2"),
+        (["+reg=l2", "reg.l2=-1"], "reg.l2=-1.0 is out of range"),
+        (["+reg=dropout", "reg.dropout=1.0"], "reg.dropout=1.0 is out of range"),
+        (["-m", "+reg=l1,l2", "reg.dropout=1.2"], "reg.dropout=1.2"),
+        (["model.hidden_size=0"], "model.hidden_size=0"),
+    ],
+)
+def test_mistakes_give_one_line_and_exit_2(tmp_path: Path, args: list, expected: str) -> None:
+    result = run_cli("train", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lstm-overfit: error: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_help_and_module_entry_point(tmp_path: Path) -> None:
+    top = run_cli("--help", cwd=tmp_path)
+    assert top.returncode == 0 and "lstm-overfit train" in top.stdout
+    train_help = subprocess.run(
+        [sys.executable, "-m", "lstm_overfit", "train", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert train_help.returncode == 0
+    assert "reg: dropout, early_stopping, grad_clip, l1, l2" in train_help.stdout
+    unknown = run_cli("trian", cwd=tmp_path)
+    assert unknown.returncode == 2 and "valid commands: train" in unknown.stderr
+
+
+def test_wheel_install_finds_the_packaged_configs(tmp_path: Path) -> None:
+    """A non-editable install has no source checkout: conf/ must ship inside the package."""
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    [wheel] = (tmp_path / "dist").glob("*.whl")
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    assert (target / "lstm_overfit" / "conf" / "reg" / "l2.yaml").is_file()
+    run = subprocess.run(
+        [sys.executable, "-m", "lstm_overfit", "train", "+experiment=smoke", "+reg=l2"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    [folder] = run_folders(tmp_path)
+    assert json.loads((folder / "summary.json").read_text())["reg"] == {"l2": 1e-3}
+
+
+def run_in_parallel(runs: dict[str, list[str]], root: Path, at_once: int = 2) -> dict:
+    """Run the console script for each named argument list, `at_once` at a time, one thread
+    each; return each run's summary."""
+    exe = str(Path(sys.executable).with_name("lstm-overfit"))
+    summaries, names = {}, list(runs)
+    for i in range(0, len(names), at_once):
+        batch = names[i : i + at_once]
+        procs = {}
+        for name in batch:
+            (root / name).mkdir()
+            args = [exe, "train", "train.num_threads=1", "train.progress=false", *runs[name]]
+            procs[name] = subprocess.Popen(args, cwd=root / name, stdout=subprocess.DEVNULL)
+        for name, proc in procs.items():
+            assert proc.wait(timeout=600) == 0, name
+            [folder] = run_folders(root / name)
+            summaries[name] = json.loads((folder / "summary.json").read_text())
+    return summaries
+
+
+def test_regularizers_shrink_the_gap_on_the_default_data_set(tmp_path: Path) -> None:
+    """The default run overfits; l2, dropout and early stopping at their presets, same seed,
+    each end with a smaller max_gap."""
+    summaries = run_in_parallel(
+        {
+            "none": [],
+            "l2": ["+reg=l2"],
+            "dropout": ["+reg=dropout"],
+            "early_stopping": ["+reg=early_stopping"],
+        },
+        tmp_path,
+    )
+    none = summaries["none"]
+    assert none["overfit_onset_epoch"] is not None
+    assert none["max_gap"] > 0.5 and none["best_epoch"] < none["epochs_run"]
+    assert none["best_val_loss"] < 0.6  # it learns the rule before memorising the noise
+    for name in ("l2", "dropout", "early_stopping"):
+        assert summaries[name]["max_gap"] < none["max_gap"], name
+    assert summaries["early_stopping"]["status"] == "stopped_early"

@@ -1,0 +1,50 @@
+"""The synthetic data set follows its rule, flips the configured share of labels, is seeded."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lstm_overfit.config import DataConfig
+from lstm_overfit.data import load_data
+from lstm_overfit.data.synthetic import _motif_starts, bayes_loss
+
+
+def test_labels_follow_the_motif_rule_up_to_the_noise_rate() -> None:
+    cfg = DataConfig(num_train=4000, num_val=10, num_test=10, label_noise=0.2)
+    data = load_data(cfg, seed=3)
+    gen = torch.Generator().manual_seed(3)
+    motif = torch.randint(1, cfg.vocab_size, (cfg.motif_length,), generator=gen)
+    has_motif = _motif_starts(data.train.inputs, motif).any(dim=1).long()
+    flipped = (has_motif != data.train.targets).float().mean().item()
+    assert abs(flipped - 0.2) < 0.03
+    assert abs(has_motif.float().mean().item() - 0.5) < 0.03
+
+
+def test_no_noise_means_labels_are_the_rule() -> None:
+    cfg = DataConfig(num_train=500, num_val=10, num_test=10, label_noise=0.0)
+    data = load_data(cfg, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    motif = torch.randint(1, cfg.vocab_size, (cfg.motif_length,), generator=gen)
+    has_motif = _motif_starts(data.train.inputs, motif).any(dim=1).long()
+    assert torch.equal(has_motif, data.train.targets)
+
+
+def test_sizes_range_and_determinism() -> None:
+    cfg = DataConfig(num_train=50, num_val=60, num_test=70, seq_len=12, vocab_size=9)
+    a, b = load_data(cfg, seed=1), load_data(cfg, seed=1)
+    assert (len(a.train), len(a.val), len(a.test)) == (50, 60, 70)
+    assert a.train.inputs.shape == (50, 12)
+    assert int(a.train.inputs.min()) >= 1 and int(a.train.inputs.max()) < 9
+    assert torch.equal(a.val.inputs, b.val.inputs) and torch.equal(a.val.targets, b.val.targets)
+    assert not torch.equal(a.val.inputs, load_data(cfg, seed=2).val.inputs)
+
+
+def test_bayes_loss_is_the_binary_entropy_of_the_noise() -> None:
+    assert bayes_loss(0.0) == 0.0
+    assert math.isclose(bayes_loss(0.5), math.log(2))
+    assert math.isclose(bayes_loss(0.2), -(0.2 * math.log(0.2) + 0.8 * math.log(0.8)))
+    assert load_data(DataConfig(num_train=8, num_val=8, num_test=8), 0).bayes_val_loss == (
+        bayes_loss(0.2)
+    )

@@ -1,0 +1,108 @@
+"""Early stopping, overfitting onset and gap statistics on scripted curves; atomic files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lstm_overfit.records import (
+    EarlyStopper,
+    EpochRecord,
+    JsonlWriter,
+    atomic_write_json,
+    curve_summary,
+    overfit_onset,
+    read_jsonl,
+)
+
+
+def record(epoch: int, train: float, val: float) -> EpochRecord:
+    return EpochRecord(epoch, train, train, 0.0, val, 1e-3, 1.0, 1.0, 100.0)
+
+
+def test_early_stopping_picks_the_best_epoch_and_stops_after_patience() -> None:
+    val = [1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.9]
+    stopper = EarlyStopper(patience=3)
+    stopped_at = None
+    for epoch, loss in enumerate(val, 1):
+        stopper.update(epoch, loss)
+        if stopper.should_stop:
+            stopped_at = epoch
+            break
+    assert stopper.best_epoch == 3 and stopper.best_loss == 0.7
+    assert stopped_at == 6
+
+
+def test_a_new_best_resets_patience() -> None:
+    stopper = EarlyStopper(patience=2)
+    for epoch, loss in enumerate([1.0, 1.1, 0.9, 1.0], 1):
+        stopper.update(epoch, loss)
+    assert not stopper.should_stop and stopper.best_epoch == 3
+
+
+def test_patience_zero_never_stops() -> None:
+    stopper = EarlyStopper(patience=0)
+    for epoch in range(1, 20):
+        stopper.update(epoch, float(epoch))
+    assert not stopper.should_stop and stopper.best_epoch == 1
+
+
+def test_onset_is_the_minimum_followed_by_rising_val_and_falling_train() -> None:
+    train = [1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2]
+    val = [1.0, 0.9, 0.85, 0.9, 0.95, 1.0, 1.1]
+    assert overfit_onset(train, val, patience=3) == 3
+
+
+def test_no_onset_when_val_recovers_within_patience() -> None:
+    train = [1.0, 0.8, 0.6, 0.5, 0.4, 0.3]
+    val = [1.0, 0.9, 0.95, 0.85, 0.8, 0.75]
+    assert overfit_onset(train, val, patience=3) is None
+
+
+def test_no_onset_when_train_loss_rises_too() -> None:
+    train = [1.0, 0.8, 0.9, 1.0, 1.1]
+    val = [1.0, 0.9, 1.0, 1.1, 1.2]
+    assert overfit_onset(train, val, patience=3) is None
+
+
+def test_curve_summary_gap_statistics() -> None:
+    records = [record(1, 1.0, 1.1), record(2, 0.5, 0.8), record(3, 0.2, 0.9)]
+    summary = curve_summary(records, best_epoch=2, onset_patience=1)
+    assert summary["best_epoch"] == 2 and summary["best_val_loss"] == 0.8
+    assert summary["gap_at_best"] == pytest.approx(0.3)
+    assert summary["max_gap"] == pytest.approx(0.7)
+    assert summary["final_gap"] == pytest.approx(0.7)
+    assert summary["overfit_onset_epoch"] == 2
+
+
+def test_epoch_record_keys() -> None:
+    row = record(1, 0.5, 0.75).to_dict()
+    assert row["gap"] == 0.25
+    assert {"epoch", "train_loss", "train_loss_running", "penalty", "val_loss", "gap"} <= set(row)
+    assert {"lr", "grad_norm", "epoch_seconds", "tokens_per_second"} <= set(row)
+
+
+def test_atomic_json_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "summary.json"
+    atomic_write_json(target, {"a": 1})
+    atomic_write_json(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_failed_atomic_write_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "summary.json"
+    atomic_write_json(target, {"a": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {"a": object()})
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_jsonl_appends_one_object_per_line(tmp_path: Path) -> None:
+    writer = JsonlWriter(tmp_path / "metrics.jsonl")
+    writer.append({"epoch": 1})
+    writer.append({"epoch": 2})
+    assert read_jsonl(tmp_path / "metrics.jsonl") == [{"epoch": 1}, {"epoch": 2}]
