@@ -68,8 +68,23 @@ class RegConfig:
 
     l1: float = 0.0  # coefficient on sum |w|
     l2: float = 0.0  # coefficient on 1/2 sum w^2, added to the loss (not optimizer decay)
-    penalty_scope: PenaltyScope = PenaltyScope.weights
+    weight_decay: float = 0.0  # decoupled (AdamW-style) decay, applied by the optimizer
+    penalty_scope: PenaltyScope = PenaltyScope.weights  # what l1, l2 and weight_decay act on
     dropout: float = 0.0  # on embeddings, between LSTM layers, before the head
+    # Locked (variational) dropout: one rate for all three places unless one is set.
+    locked_dropout: float = 0.0
+    locked_dropout_input: float | None = None
+    locked_dropout_hidden: float | None = None
+    locked_dropout_output: float | None = None
+    embedding_dropout: float = 0.0  # drops whole word types (embedding rows) per batch
+    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden matrices W_hh
+    # Zoneout: the cell and hidden rates both follow `zoneout` unless one is set.
+    zoneout: float = 0.0
+    zoneout_cell: float | None = None
+    zoneout_hidden: float | None = None
+    zoneout_compiled: bool = True  # TorchScript the per-step loop (false: plain Python)
+    ar: float = 0.0  # alpha * mean h^2 on the dropped last-layer outputs
+    tar: float = 0.0  # beta * mean (h_t - h_{t-1})^2 on the last-layer outputs
     grad_clip: float = 0.0  # max global gradient norm
     early_stopping: int = 0  # patience in epochs without a new best validation loss
 
@@ -112,15 +127,37 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="base_config", node=Config)
 
 
+# RegConfig fields that choose how a regularizer works, not how strong it is.
+REG_SETTINGS = ("penalty_scope", "zoneout_compiled")
+
+
 def active_regularizers(reg: RegConfig) -> dict[str, Any]:
     """The regularizers switched on, with their strengths, for summaries and reports."""
     defaults = RegConfig()
     active = {}
     for f in fields(RegConfig):
         value = getattr(reg, f.name)
-        if f.name != "penalty_scope" and value != getattr(defaults, f.name):
+        if f.name not in REG_SETTINGS and value != getattr(defaults, f.name):
             active[f.name] = value
     return active
+
+
+def _rate(specific: float | None, shared: float) -> float:
+    return shared if specific is None else specific
+
+
+def locked_dropout_rates(reg: RegConfig) -> tuple[float, float, float]:
+    """(input, hidden, output) rates of locked dropout."""
+    return (
+        _rate(reg.locked_dropout_input, reg.locked_dropout),
+        _rate(reg.locked_dropout_hidden, reg.locked_dropout),
+        _rate(reg.locked_dropout_output, reg.locked_dropout),
+    )
+
+
+def zoneout_rates(reg: RegConfig) -> tuple[float, float]:
+    """(cell, hidden) zoneout rates."""
+    return _rate(reg.zoneout_cell, reg.zoneout), _rate(reg.zoneout_hidden, reg.zoneout)
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -179,9 +216,31 @@ def validate(cfg: Config) -> None:
     _fraction(d.label_noise, "dataset.label_noise", 0.2, high=0.5)
     _at_least(r.l1, 0.0, "reg.l1", 1e-5)
     _at_least(r.l2, 0.0, "reg.l2", 1e-4)
+    _at_least(r.weight_decay, 0.0, "reg.weight_decay", 1e-2)
     _fraction(r.dropout, "reg.dropout", 0.5)
+    for key in (
+        "locked_dropout",
+        "locked_dropout_input",
+        "locked_dropout_hidden",
+        "locked_dropout_output",
+        "embedding_dropout",
+        "weight_drop",
+    ):
+        if getattr(r, key) is not None:
+            _fraction(getattr(r, key), f"reg.{key}", 0.5)
+    for key in ("zoneout", "zoneout_cell", "zoneout_hidden"):
+        value = getattr(r, key)
+        if value is not None:
+            _check(0.0 <= value <= 1.0, f"reg.{key}", value, "it must be in [0, 1]", 0.1)
+    _at_least(r.ar, 0.0, "reg.ar", 2.0)
+    _at_least(r.tar, 0.0, "reg.tar", 1.0)
     _at_least(r.grad_clip, 0.0, "reg.grad_clip", 1.0)
     _at_least(r.early_stopping, 0, "reg.early_stopping", 3)
     _check(o.lr > 0 and math.isfinite(o.lr), "optim.lr", o.lr, "it must be a positive number")
     _fraction(o.momentum, "optim.momentum", 0.9)
     _at_least(cfg.train.num_threads, 0, "train.num_threads", 1)
+    if cfg.model.bidirectional and any(rate > 0 for rate in zoneout_rates(r)):
+        raise ConfigError(
+            "zoneout and model.bidirectional=true cannot be combined: zoneout runs "
+            "unidirectional layers; drop one of them"
+        )

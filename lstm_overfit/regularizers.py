@@ -1,4 +1,13 @@
-"""Regularizers that act on the loss: weight penalties, chosen by name from PENALTIES."""
+"""Every regularizer, each small and testable on its own.
+
+Where each acts:
+- loss: weight penalties (L1, L2; chosen by name from PENALTIES), activation penalties (AR, TAR)
+- model: dropout masks (standard, locked), embedding dropout, weight drop, zoneout
+- optimizer: decoupled weight decay, gradient clipping (train.py)
+- loop: early stopping (records.py)
+All model-side regularizers are off in eval mode, except zoneout, which uses its expectation
+there (Krueger et al. 2016), so evaluation is deterministic either way.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +15,11 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
+from torch.func import functional_call
+from torch.nn import functional as F
 
 from lstm_overfit.config import PenaltyScope, RegConfig
+from lstm_overfit.zoneout import zoneout_lstm
 
 
 def l1_penalty(params: Iterable[torch.Tensor]) -> torch.Tensor:
@@ -35,7 +47,7 @@ def penalized_parameters(model: nn.Module, scope: PenaltyScope) -> list[torch.Te
 
 
 def penalty_fn(reg: RegConfig, params: list[torch.Tensor]) -> Callable[[], torch.Tensor] | None:
-    """A closure that sums every active penalty times its strength, or None when none is on."""
+    """A closure that sums every active weight penalty times its strength, or None."""
     active = [(getattr(reg, name), fn) for name, fn in PENALTIES.items() if getattr(reg, name) > 0]
     if not active:
         return None
@@ -44,3 +56,132 @@ def penalty_fn(reg: RegConfig, params: list[torch.Tensor]) -> Callable[[], torch
         return sum(strength * fn(params) for strength, fn in active)
 
     return total
+
+
+def activation_penalty(dropped: torch.Tensor, alpha: float) -> torch.Tensor:
+    """AR (Merity et al. 2017): alpha * mean h^2 over the dropped last-layer outputs."""
+    return alpha * dropped.pow(2).mean()
+
+
+def temporal_activation_penalty(raw: torch.Tensor, beta: float) -> torch.Tensor:
+    """TAR: beta * mean (h_t - h_{t-1})^2 over the last-layer outputs (batch, time, features)."""
+    return beta * (raw[:, 1:] - raw[:, :-1]).pow(2).mean()
+
+
+class LockedDropout(nn.Module):
+    """Variational dropout (Gal & Ghahramani 2016): one mask per sequence, every time step."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, time, features); the mask is (batch, 1, features)."""
+        if not self.training or self.p == 0:
+            return x
+        keep = 1 - self.p
+        mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(keep) / keep
+        return x * mask
+
+
+def embedding_dropout(
+    embedding: nn.Embedding, tokens: torch.Tensor, p: float, training: bool
+) -> torch.Tensor:
+    """Drop whole word types for the batch: rows of the embedding matrix, scaled by 1/(1-p).
+
+    A dropped word is zero at every position it occurs in (Gal & Ghahramani 2016).
+    """
+    weight = embedding.weight
+    if training and p > 0:
+        keep = 1 - p
+        mask = weight.new_empty(weight.shape[0], 1).bernoulli_(keep) / keep
+        weight = weight * mask
+    return F.embedding(tokens, weight, embedding.padding_idx)
+
+
+class LSTMLayer(nn.Module):
+    """One (bi)directional LSTM layer with optional weight drop and zoneout.
+
+    The weights live in a one-layer `nn.LSTM` in every case, so the state dict is the same
+    whichever regularizers are on. Without zoneout it runs PyTorch's fused kernel.
+
+    Weight drop (DropConnect on W_hh, Merity et al. 2017): one mask per forward pass. The
+    dropped matrix is passed to the fused kernel through `torch.func.functional_call`, which
+    swaps it in for that call only: no torch internals are patched, no parameter is deleted,
+    and the raw weight receives the gradient through the mask.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bidirectional: bool,
+        weight_drop: float = 0.0,
+        zoneout_cell: float = 0.0,
+        zoneout_hidden: float = 0.0,
+        use_compiled_zoneout: bool = True,
+    ) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(
+            input_size, hidden_size, 1, batch_first=True, bidirectional=bidirectional
+        )
+        self.weight_drop = weight_drop
+        self.zoneout_cell, self.zoneout_hidden = zoneout_cell, zoneout_hidden
+        self.use_compiled_zoneout = use_compiled_zoneout
+        if self.zoneout and bidirectional:
+            raise ValueError("zoneout runs unidirectional layers only")
+
+    @property
+    def zoneout(self) -> bool:
+        return self.zoneout_cell > 0 or self.zoneout_hidden > 0
+
+    def _hh_names(self) -> list[str]:
+        return [n for n in self.lstm._flat_weights_names if n.startswith("weight_hh")]
+
+    def _dropped_hh(self) -> dict[str, torch.Tensor]:
+        return {
+            name: F.dropout(getattr(self.lstm, name), self.weight_drop, training=True)
+            for name in self._hh_names()
+        }
+
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """x: (batch, time, input) -> outputs (batch, time, hidden * directions), (h_n, c_n)."""
+        dropping = self.training and self.weight_drop > 0
+        if self.zoneout:
+            w_hh = self._dropped_hh()["weight_hh_l0"] if dropping else self.lstm.weight_hh_l0
+            return self._zoneout_forward(x, w_hh, state)
+        if dropping:
+            return functional_call(self.lstm, self._dropped_hh(), (x, state))
+        return self.lstm(x, state)
+
+    def _zoneout_forward(
+        self,
+        x: torch.Tensor,
+        w_hh: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        lstm = self.lstm
+        batch, steps = x.shape[0], x.shape[1]
+        if state is None:
+            h = x.new_zeros(batch, lstm.hidden_size)
+            c = x.new_zeros(batch, lstm.hidden_size)
+        else:
+            h, c = state[0][0], state[1][0]
+        # The input projection for every step at once: one large matrix product.
+        gates_x = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
+        gates_x = gates_x.transpose(0, 1).contiguous()
+        shape = (steps, batch, lstm.hidden_size)
+        keep_c = self._keep(shape, self.zoneout_cell, x)
+        keep_h = self._keep(shape, self.zoneout_hidden, x)
+        outputs, h, c = zoneout_lstm(
+            gates_x, w_hh, h, c, keep_h, keep_c, compiled=self.use_compiled_zoneout
+        )
+        return outputs.transpose(0, 1), (h.unsqueeze(0), c.unsqueeze(0))
+
+    def _keep(self, shape: tuple[int, int, int], rate: float, like: torch.Tensor) -> torch.Tensor:
+        """Per-unit keep-previous masks in training; the expectation (the rate) in eval."""
+        if self.training:
+            return like.new_empty(shape).bernoulli_(rate)
+        return like.new_full(shape, rate)

@@ -25,7 +25,7 @@ from lstm_overfit.config import (
     active_regularizers,
 )
 from lstm_overfit.data import Split, load_data
-from lstm_overfit.models import build_model
+from lstm_overfit.models import BackboneOutput, build_model
 from lstm_overfit.records import (
     EarlyStopper,
     EpochRecord,
@@ -34,7 +34,12 @@ from lstm_overfit.records import (
     atomic_write_json,
     curve_summary,
 )
-from lstm_overfit.regularizers import penalized_parameters, penalty_fn
+from lstm_overfit.regularizers import (
+    activation_penalty,
+    penalized_parameters,
+    penalty_fn,
+    temporal_activation_penalty,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +76,26 @@ def resolve_device(device: Device) -> torch.device:
     return torch.device(device.value)
 
 
-def build_optimizer(cfg: OptimConfig, params: Any) -> torch.optim.Optimizer:
+def build_optimizer(
+    cfg: OptimConfig, model: nn.Module, weight_decay: float, decayed: list[torch.Tensor]
+) -> torch.optim.Optimizer:
+    """Decoupled weight decay acts on `decayed` only (weight matrices by default).
+
+    With weight decay, Adam becomes AdamW: the decay shrinks weights directly instead of
+    passing through Adam's per-parameter scaling as an L2 gradient would. For plain SGD the
+    two are the same thing, so SGD's own weight_decay is used.
+    """
+    decayed_ids = {id(p) for p in decayed}
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if id(p) in decayed_ids], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decayed_ids], "weight_decay": 0.0},
+    ]
     if cfg.name == OptimizerName.sgd:
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-    if cfg.name == OptimizerName.adamw:
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    return torch.optim.Adam(params, lr=cfg.lr)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.name == OptimizerName.adamw or weight_decay > 0:
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.Adam(groups, lr=cfg.lr)
 
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -101,7 +120,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.devi
     for start in range(0, len(split), batch_size):
         inputs = split.inputs[start : start + batch_size].to(device)
         targets = split.targets[start : start + batch_size].to(device)
-        logits = model(inputs)
+        logits = model(inputs).logits
         total_loss += classification_loss(logits, targets) * len(targets)
         correct += correct_predictions(logits, targets)
     return {"loss": total_loss.item() / len(split), "acc": correct.item() / len(split)}
@@ -137,10 +156,11 @@ class TrainingRun:
         _seed_everything(cfg.seed)
         self.data = load_data(cfg.dataset, cfg.seed)
         self.model = build_model(
-            cfg.model, self.data.vocab_size, self.data.num_classes, cfg.reg.dropout
+            cfg.model, cfg.reg, self.data.vocab_size, self.data.num_classes
         ).to(self.device)
-        self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
-        self.penalty = penalty_fn(cfg.reg, penalized_parameters(self.model, cfg.reg.penalty_scope))
+        penalized = penalized_parameters(self.model, cfg.reg.penalty_scope)
+        self.optimizer = build_optimizer(cfg.optim, self.model, cfg.reg.weight_decay, penalized)
+        self.penalty = penalty_fn(cfg.reg, penalized)
         self.order_gen = torch.Generator().manual_seed(cfg.seed)
         sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
         sample = torch.randperm(len(self.data.train), generator=sample_gen)
@@ -176,10 +196,11 @@ class TrainingRun:
         for i, index in enumerate(batches, 1):
             inputs = train.inputs[index].to(self.device, non_blocking=True)
             targets = train.targets[index].to(self.device, non_blocking=True)
-            data_loss = classification_loss(model(inputs), targets)
+            out = model(inputs)
+            data_loss = classification_loss(out.logits, targets)
+            penalty = self.batch_penalty(out.hidden)
             loss = data_loss
-            if self.penalty is not None:
-                penalty = self.penalty()
+            if penalty is not None:
                 loss = loss + penalty
                 penalty_sum += penalty.detach()
             self.optimizer.zero_grad(set_to_none=True)
@@ -198,6 +219,18 @@ class TrainingRun:
             "grad_norm": norm_sum.item() / len(batches),
             "tokens_per_second": seen * train.inputs.shape[1] / seconds,
         }
+
+    def batch_penalty(self, hidden: BackboneOutput) -> torch.Tensor | None:
+        """Weight penalties plus AR/TAR on this batch's activations; None when all are off."""
+        reg = self.cfg.reg
+        terms = []
+        if self.penalty is not None:
+            terms.append(self.penalty())
+        if reg.ar > 0:
+            terms.append(activation_penalty(hidden.dropped, reg.ar))
+        if reg.tar > 0:
+            terms.append(temporal_activation_penalty(hidden.raw, reg.tar))
+        return sum(terms) if terms else None
 
     def checkpoint(self, epoch: int) -> dict[str, Any]:
         return {

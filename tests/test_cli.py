@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path: Path) -
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["+reg=l3"], "valid options: dropout, early_stopping, grad_clip, l1, l2"),
+        (["+reg=l3"], "valid options: ar_tar, awd, dropout, early_stopping"),
         (["reg.dropuot=0.3"], "reg.dropuot"),
         (["reg.l2=abc"], "reg.l2"),
         (["+reg=l2", "reg.l2=-1"], "reg.l2=-1.0 is out of range"),
@@ -94,7 +95,7 @@ def test_help_and_module_entry_point(tmp_path: Path) -> None:
         text=True,
     )
     assert train_help.returncode == 0
-    assert "reg: dropout, early_stopping, grad_clip, l1, l2" in train_help.stdout
+    assert "reg: ar_tar, awd, dropout, early_stopping" in train_help.stdout
     unknown = run_cli("trian", cwd=tmp_path)
     assert unknown.returncode == 2 and "valid commands: train" in unknown.stderr
 
@@ -138,41 +139,78 @@ def test_wheel_install_finds_the_packaged_configs(tmp_path: Path) -> None:
     assert json.loads((folder / "summary.json").read_text())["reg"] == {"l2": 1e-3}
 
 
-def run_in_parallel(runs: dict[str, list[str]], root: Path, at_once: int = 2) -> dict:
-    """Run the console script for each named argument list, `at_once` at a time, one thread
-    each; return each run's summary."""
-    exe = str(Path(sys.executable).with_name("lstm-overfit"))
-    summaries, names = {}, list(runs)
-    for i in range(0, len(names), at_once):
-        batch = names[i : i + at_once]
-        procs = {}
-        for name in batch:
-            (root / name).mkdir()
-            args = [exe, "train", "train.num_threads=1", "train.progress=false", *runs[name]]
-            procs[name] = subprocess.Popen(args, cwd=root / name, stdout=subprocess.DEVNULL)
-        for name, proc in procs.items():
-            assert proc.wait(timeout=600) == 0, name
-            [folder] = run_folders(root / name)
-            summaries[name] = json.loads((folder / "summary.json").read_text())
-    return summaries
+def run_in_parallel(runs: dict[str, list[str]], root: Path, workers: int = 2) -> dict:
+    """Run the console script once per named argument list, `workers` at a time with one
+    thread each; return each run's summary."""
+
+    def run(name: str) -> dict:
+        (root / name).mkdir()
+        args = ["train", "train.num_threads=1", "train.progress=false", *runs[name]]
+        result = run_cli(*args, cwd=root / name)
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+        [folder] = run_folders(root / name)
+        return json.loads((folder / "summary.json").read_text())
+
+    with ThreadPoolExecutor(workers) as pool:
+        return dict(zip(runs, pool.map(run, runs), strict=True))
 
 
-def test_regularizers_shrink_the_gap_on_the_default_data_set(tmp_path: Path) -> None:
-    """The default run overfits; l2, dropout and early stopping at their presets, same seed,
-    each end with a smaller max_gap."""
-    summaries = run_in_parallel(
-        {
-            "none": [],
-            "l2": ["+reg=l2"],
-            "dropout": ["+reg=dropout"],
-            "early_stopping": ["+reg=early_stopping"],
-        },
-        tmp_path,
-    )
-    none = summaries["none"]
+GAP_SHRINKERS = [
+    "l2",
+    "dropout",
+    "early_stopping",
+    "locked_dropout",
+    "embedding_dropout",
+    "weight_drop",
+    "zoneout",
+    "ar_tar",
+    "weight_decay",
+    "awd",
+]
+
+
+@pytest.fixture(scope="module")
+def default_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The default run without a regularizer and with each preset, all with seed 0."""
+    # zoneout runs a step loop, the slowest: start it first so the pool stays busy.
+    names = sorted(GAP_SHRINKERS, key=lambda name: name != "zoneout")
+    runs = {"none": [], **{name: [f"+reg={name}"] for name in names}}
+    return run_in_parallel(runs, tmp_path_factory.mktemp("default_runs"))
+
+
+def test_the_default_run_overfits(default_runs: dict) -> None:
+    none = default_runs["none"]
     assert none["overfit_onset_epoch"] is not None
     assert none["max_gap"] > 0.5 and none["best_epoch"] < none["epochs_run"]
-    assert none["best_val_loss"] < 0.6  # it learns the rule before memorising the noise
-    for name in ("l2", "dropout", "early_stopping"):
-        assert summaries[name]["max_gap"] < none["max_gap"], name
-    assert summaries["early_stopping"]["status"] == "stopped_early"
+    # It learns the rule first: the best validation loss is near the Bayes optimum.
+    assert none["best_val_loss"] < none["bayes_val_loss"] + 0.05
+
+
+@pytest.mark.parametrize("name", GAP_SHRINKERS)
+def test_each_preset_shrinks_the_gap_on_the_default_data_set(default_runs: dict, name: str):
+    summary = default_runs[name]
+    assert summary["status"] in ("completed", "stopped_early")
+    assert summary["max_gap"] < default_runs["none"]["max_gap"]
+
+
+def test_early_stopping_stops_the_default_run(default_runs: dict) -> None:
+    assert default_runs["early_stopping"]["status"] == "stopped_early"
+
+
+def test_regularizers_compose(tmp_path: Path) -> None:
+    result = run_cli(
+        "train", "+experiment=smoke", "+reg=[locked_dropout,weight_drop,ar_tar]", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    [folder] = run_folders(tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["reg"] == {"locked_dropout": 0.5, "weight_drop": 0.5, "ar": 2.0, "tar": 1.0}
+    assert all(row["penalty"] > 0 for row in read_jsonl(folder / "metrics.jsonl"))
+
+
+def test_incompatible_combination_fails_at_start(tmp_path: Path) -> None:
+    result = run_cli("train", "+reg=zoneout", "model.bidirectional=true", cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "zoneout and model.bidirectional=true cannot be combined" in line
+    assert not (tmp_path / "outputs").exists()

@@ -1,18 +1,33 @@
-"""Penalties against hand computations; dropout off in eval mode; clipping bounds the step."""
+"""Each regularizer's defining property, against hand computations where there is one."""
 
 from __future__ import annotations
 
+import warnings
+
+import pytest
 import torch
 from torch import nn
 
-from lstm_overfit.config import ModelConfig, PenaltyScope, RegConfig
+from lstm_overfit.config import ModelConfig, OptimConfig, PenaltyScope, RegConfig
 from lstm_overfit.models import build_model
-from lstm_overfit.regularizers import l1_penalty, l2_penalty, penalized_parameters, penalty_fn
+from lstm_overfit.regularizers import (
+    LockedDropout,
+    LSTMLayer,
+    activation_penalty,
+    embedding_dropout,
+    l1_penalty,
+    l2_penalty,
+    penalized_parameters,
+    penalty_fn,
+    temporal_activation_penalty,
+)
+from lstm_overfit.train import build_optimizer
+from lstm_overfit.zoneout import zoneout_lstm
 
 
 def small_model(dropout: float = 0.0) -> nn.Module:
     torch.manual_seed(0)
-    return build_model(ModelConfig(8, 6, 2, False), vocab_size=10, num_classes=2, dropout=dropout)
+    return build_model(ModelConfig(8, 6, 2, False), RegConfig(dropout=dropout), 10, num_classes=2)
 
 
 def test_l1_and_l2_equal_hand_sums() -> None:
@@ -57,18 +72,202 @@ def test_dropout_is_off_in_eval_mode_and_on_in_train_mode() -> None:
     model = small_model(dropout=0.5)
     tokens = torch.randint(0, 10, (16, 7))
     model.eval()
-    torch.testing.assert_close(model(tokens), model(tokens))
+    torch.testing.assert_close(model(tokens).logits, model(tokens).logits)
     model.train()
-    assert not torch.equal(model(tokens), model(tokens))
+    assert not torch.equal(model(tokens).logits, model(tokens).logits)
 
 
 def test_without_dropout_train_mode_equals_eval_mode() -> None:
     model = small_model(0.0)
     tokens = torch.randint(0, 10, (4, 5))
-    torch.testing.assert_close(model.train()(tokens), model.eval()(tokens))
+    torch.testing.assert_close(model.train()(tokens).logits, model.eval()(tokens).logits)
 
 
 def test_bidirectional_head_reads_both_directions() -> None:
-    model = build_model(ModelConfig(8, 6, 2, True), vocab_size=10, num_classes=3, dropout=0.0)
+    model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), 10, num_classes=3)
     assert model.head.in_features == 12
-    assert model(torch.randint(0, 10, (2, 5))).shape == (2, 3)
+    assert model(torch.randint(0, 10, (2, 5))).logits.shape == (2, 3)
+
+
+def test_locked_dropout_mask_is_the_same_at_every_step() -> None:
+    torch.manual_seed(0)
+    drop = LockedDropout(0.5).train()
+    out = drop(torch.ones(8, 20, 32))
+    assert torch.equal(out, out[:, :1].expand_as(out))
+    assert set(out.unique().tolist()) == {0.0, 2.0}
+    assert 0.35 < (out[:, 0] == 0).float().mean().item() < 0.65
+    drop.eval()
+    x = torch.randn(4, 5, 6)
+    assert torch.equal(drop(x), x)
+
+
+def test_embedding_dropout_drops_whole_rows_for_the_batch() -> None:
+    torch.manual_seed(0)
+    emb = nn.Embedding(50, 4)
+    tokens = torch.randint(0, 50, (16, 30))
+    out = embedding_dropout(emb, tokens, 0.5, training=True)
+    dropped = out.abs().sum(-1) == 0
+    for word in tokens.unique():
+        where = tokens == word
+        # a word type is dropped at every position or at none
+        assert dropped[where].all() or not dropped[where].any()
+        if not dropped[where].any():
+            torch.testing.assert_close(out[where], emb.weight[word].expand_as(out[where]) * 2)
+    assert 0.3 < dropped.float().mean().item() < 0.7
+    torch.testing.assert_close(embedding_dropout(emb, tokens, 0.5, training=False), emb(tokens))
+
+
+def test_ar_and_tar_equal_hand_computations() -> None:
+    h = torch.tensor([[[1.0, 2.0], [3.0, 5.0], [0.0, 1.0]]])  # (batch 1, time 3, features 2)
+    ar = (1 + 4 + 9 + 25 + 0 + 1) / 6
+    assert activation_penalty(h, 2.0).item() == pytest.approx(2.0 * ar)
+    tar = ((3 - 1) ** 2 + (5 - 2) ** 2 + (0 - 3) ** 2 + (1 - 5) ** 2) / 4
+    assert temporal_activation_penalty(h, 0.5).item() == pytest.approx(0.5 * tar)
+
+
+def plain_and(reg: RegConfig, bidirectional: bool = False) -> tuple[nn.Module, nn.Module]:
+    """The same weights in a model without regularizers and one with `reg`."""
+    shape = ModelConfig(8, 12, 2, bidirectional)
+    plain = build_model(shape, RegConfig(), 20, 2)
+    regularized = build_model(shape, reg, 20, 2)
+    regularized.load_state_dict(plain.state_dict())
+    return plain.eval(), regularized
+
+
+MODEL_SIDE = {
+    "dropout": RegConfig(dropout=0.5),
+    "locked_dropout": RegConfig(locked_dropout=0.5),
+    "embedding_dropout": RegConfig(embedding_dropout=0.5),
+    "weight_drop": RegConfig(weight_drop=0.5),
+    "awd": RegConfig(
+        locked_dropout_input=0.65,
+        locked_dropout_hidden=0.3,
+        locked_dropout_output=0.4,
+        embedding_dropout=0.1,
+        weight_drop=0.5,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", MODEL_SIDE)
+def test_model_side_regularizers_are_off_in_eval_mode(name: str) -> None:
+    torch.manual_seed(0)
+    plain, regularized = plain_and(MODEL_SIDE[name])
+    tokens = torch.randint(0, 20, (6, 9))
+    regularized.train()
+    assert not torch.equal(regularized(tokens).logits, regularized(tokens).logits)
+    regularized.eval()
+    torch.testing.assert_close(regularized(tokens).logits, plain(tokens).logits)
+
+
+def test_weight_drop_keeps_the_fused_kernel_trains_the_raw_weight_and_stays_quiet() -> None:
+    torch.manual_seed(0)
+    plain, dropped = plain_and(RegConfig(weight_drop=0.5))
+    dropped.train()
+    plain.train()
+    tokens = torch.randint(0, 20, (6, 9))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hidden = dropped.backbone(tokens).raw
+        # The same autograd node as the plain nn.LSTM: the fused kernel, not a step loop.
+        assert type(hidden.grad_fn) is type(plain.backbone(tokens).raw.grad_fn)
+        raw = dropped.backbone.layers[0].lstm.weight_hh_l0
+        before = raw.detach().clone()
+        optimizer = torch.optim.SGD(dropped.parameters(), lr=0.1)
+        for _ in range(3):
+            optimizer.zero_grad()
+            dropped(tokens).logits.sum().backward()
+            assert raw.grad is not None and raw.grad.abs().sum() > 0
+            optimizer.step()
+    assert not torch.equal(raw.detach(), before)
+    assert [n for n, _ in dropped.named_parameters()] == [n for n, _ in plain.named_parameters()]
+
+
+def test_weight_drop_masks_w_hh_only() -> None:
+    torch.manual_seed(0)
+    layer = LSTMLayer(4, 6, bidirectional=True, weight_drop=0.5)
+    dropped = layer._dropped_hh()
+    assert set(dropped) == {"weight_hh_l0", "weight_hh_l0_reverse"}
+    for name, weight in dropped.items():
+        raw = getattr(layer.lstm, name)
+        zero = weight == 0
+        assert 0.3 < zero.float().mean() < 0.7
+        torch.testing.assert_close(weight[~zero], 2 * raw[~zero])
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_zoneout_rate_zero_is_the_plain_lstm(compiled: bool) -> None:
+    torch.manual_seed(0)
+    plain = LSTMLayer(5, 7, bidirectional=False)
+    zoneout = LSTMLayer(
+        5, 7, bidirectional=False, zoneout_cell=1e-30, use_compiled_zoneout=compiled
+    )
+    zoneout.load_state_dict(plain.state_dict())
+    assert zoneout.zoneout
+    x = torch.randn(3, 11, 5)
+    for mode in ("train", "eval"):
+        getattr(plain, mode)()
+        getattr(zoneout, mode)()
+        out_p, (h_p, c_p) = plain(x)
+        out_z, (h_z, c_z) = zoneout(x)
+        torch.testing.assert_close(out_z, out_p, atol=1e-6, rtol=0)
+        torch.testing.assert_close(c_z, c_p, atol=1e-6, rtol=0)
+    (out_p.sum() + c_p.sum()).backward()
+    (out_z.sum() + c_z.sum()).backward()
+    for p_plain, p_zone in zip(plain.parameters(), zoneout.parameters(), strict=True):
+        torch.testing.assert_close(p_zone.grad, p_plain.grad, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_zoneout_rate_one_keeps_the_previous_state(mode: str) -> None:
+    layer = LSTMLayer(5, 7, bidirectional=False, zoneout_cell=1.0, zoneout_hidden=1.0)
+    getattr(layer, mode)()
+    h0, c0 = torch.randn(1, 3, 7), torch.randn(1, 3, 7)
+    out, (h, c) = layer(torch.randn(3, 6, 5), (h0, c0))
+    torch.testing.assert_close(out, h0[0].unsqueeze(1).expand(3, 6, 7))
+    torch.testing.assert_close((h, c), (h0, c0))
+
+
+def test_zoneout_masks_differ_in_training_and_evaluation_is_deterministic() -> None:
+    torch.manual_seed(0)
+    layer = LSTMLayer(5, 7, bidirectional=False, zoneout_cell=0.3, zoneout_hidden=0.3)
+    x = torch.randn(3, 6, 5)
+    assert not torch.equal(layer.train()(x)[0], layer(x)[0])
+    layer.eval()
+    assert torch.equal(layer(x)[0], layer(x)[0])
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_zoneout_backward_matches_finite_differences(compiled: bool) -> None:
+    torch.manual_seed(0)
+    steps, batch, hidden = 4, 2, 3
+    args = [
+        torch.randn(steps, batch, 4 * hidden, dtype=torch.double, requires_grad=True),
+        torch.randn(4 * hidden, hidden, dtype=torch.double, requires_grad=True),
+        torch.randn(batch, hidden, dtype=torch.double, requires_grad=True),
+        torch.randn(batch, hidden, dtype=torch.double, requires_grad=True),
+    ]
+    keep_h = (torch.rand(steps, batch, hidden) < 0.3).double()
+    keep_c = (torch.rand(steps, batch, hidden) < 0.5).double()
+    assert torch.autograd.gradcheck(lambda *a: zoneout_lstm(*a, keep_h, keep_c, compiled), args)
+
+
+def test_decoupled_weight_decay_shrinks_weights_outside_the_gradient() -> None:
+    model = small_model()
+    weights = penalized_parameters(model, PenaltyScope.weights)
+    optimizer = build_optimizer(OptimConfig(lr=0.1), model, 0.5, weights)
+    assert isinstance(optimizer, torch.optim.AdamW)
+    decayed, kept = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.5 and kept["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decayed["params"]) and all(
+        p.dim() == 1 for p in kept["params"]
+    )
+    before = [p.detach().clone() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)  # no gradient at all: only the decay can move weights
+    optimizer.step()
+    for p, old in zip(model.parameters(), before, strict=True):
+        expected = old * (1 - 0.1 * 0.5) if p.dim() >= 2 else old
+        torch.testing.assert_close(p.detach(), expected)
+    plain = build_optimizer(OptimConfig(), model, 0.0, weights)
+    assert type(plain) is torch.optim.Adam
