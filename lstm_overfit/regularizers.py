@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstm_overfit.config import PenaltyScope, RegConfig
 from lstm_overfit.zoneout import zoneout_lstm
@@ -58,14 +59,28 @@ def penalty_fn(reg: RegConfig, params: list[torch.Tensor]) -> Callable[[], torch
     return total
 
 
-def activation_penalty(dropped: torch.Tensor, alpha: float) -> torch.Tensor:
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over (batch, time, features), counting only steps where mask (batch, time) holds."""
+    if mask is None:
+        return values.mean()
+    weights = mask.unsqueeze(-1).to(values.dtype)
+    return (values * weights).sum() / (weights.sum() * values.shape[-1]).clamp(min=1)
+
+
+def activation_penalty(
+    dropped: torch.Tensor, alpha: float, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """AR (Merity et al. 2017): alpha * mean h^2 over the dropped last-layer outputs."""
-    return alpha * dropped.pow(2).mean()
+    return alpha * _masked_mean(dropped.pow(2), mask)
 
 
-def temporal_activation_penalty(raw: torch.Tensor, beta: float) -> torch.Tensor:
-    """TAR: beta * mean (h_t - h_{t-1})^2 over the last-layer outputs (batch, time, features)."""
-    return beta * (raw[:, 1:] - raw[:, :-1]).pow(2).mean()
+def temporal_activation_penalty(
+    raw: torch.Tensor, beta: float, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """TAR: beta * mean (h_t - h_{t-1})^2 over the last-layer outputs (batch, time, features),
+    over pairs of real steps."""
+    pairs = None if mask is None else mask[:, 1:] & mask[:, :-1]
+    return beta * _masked_mean((raw[:, 1:] - raw[:, :-1]).pow(2), pairs)
 
 
 class LockedDropout(nn.Module):
@@ -145,16 +160,31 @@ class LSTMLayer(nn.Module):
         }
 
     def forward(
-        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self,
+        x: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+        lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """x: (batch, time, input) -> outputs (batch, time, hidden * directions), (h_n, c_n)."""
+        """x: (batch, time, input) -> outputs (batch, time, hidden * directions), (h_n, c_n).
+
+        With `lengths`, the fused kernel runs on a packed sequence: padding costs nothing and
+        the backward direction starts at each row's last real step. Zoneout runs the padded
+        batch (its layers are unidirectional, so real steps never see padding).
+        """
         dropping = self.training and self.weight_drop > 0
         if self.zoneout:
             w_hh = self._dropped_hh()["weight_hh_l0"] if dropping else self.lstm.weight_hh_l0
             return self._zoneout_forward(x, w_hh, state)
+        steps = x.shape[1]
+        if lengths is not None:
+            x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         if dropping:
-            return functional_call(self.lstm, self._dropped_hh(), (x, state))
-        return self.lstm(x, state)
+            out, final = functional_call(self.lstm, self._dropped_hh(), (x, state))
+        else:
+            out, final = self.lstm(x, state)
+        if lengths is not None:
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
+        return out, final
 
     def _zoneout_forward(
         self,

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+from torch.optim.lr_scheduler import LambdaLR
 
 import lstm_overfit
 from lstm_overfit.config import (
@@ -24,7 +24,8 @@ from lstm_overfit.config import (
     OptimizerName,
     active_regularizers,
 )
-from lstm_overfit.data import Split, load_data
+from lstm_overfit.data import load_data
+from lstm_overfit.embeddings import load_pretrained
 from lstm_overfit.models import BackboneOutput, build_model
 from lstm_overfit.records import (
     EarlyStopper,
@@ -40,6 +41,7 @@ from lstm_overfit.regularizers import (
     penalty_fn,
     temporal_activation_penalty,
 )
+from lstm_overfit.tasks import make_task
 
 log = logging.getLogger(__name__)
 
@@ -98,32 +100,9 @@ def build_optimizer(
     return torch.optim.Adam(groups, lr=cfg.lr)
 
 
-def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy on one logit, or cross-entropy on several (mean over the batch)."""
-    if logits.shape[-1] == 1:
-        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), targets.float())
-    return F.cross_entropy(logits, targets)
-
-
-def correct_predictions(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    if logits.shape[-1] == 1:
-        return ((logits.squeeze(-1) > 0).long() == targets).sum()
-    return (logits.argmax(-1) == targets).sum()
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> dict:
-    """Mean loss and accuracy in eval mode (every regularizer off, deterministic)."""
-    model.eval()
-    total_loss = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    for start in range(0, len(split), batch_size):
-        inputs = split.inputs[start : start + batch_size].to(device)
-        targets = split.targets[start : start + batch_size].to(device)
-        logits = model(inputs).logits
-        total_loss += classification_loss(logits, targets) * len(targets)
-        correct += correct_predictions(logits, targets)
-    return {"loss": total_loss.item() / len(split), "acc": correct.item() / len(split)}
+def step_decay(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> LambdaLR:
+    """lr * lr_decay ** (epochs past lr_decay_start), stepped once per epoch."""
+    return LambdaLR(optimizer, lambda done: cfg.lr_decay ** max(0, done + 1 - cfg.lr_decay_start))
 
 
 def _seed_everything(seed: int) -> None:
@@ -156,15 +135,27 @@ class TrainingRun:
         _seed_everything(cfg.seed)
         self.data = load_data(cfg.dataset, cfg.seed)
         self.model = build_model(
-            cfg.model, cfg.reg, self.data.vocab_size, self.data.num_classes
+            cfg.model,
+            cfg.reg,
+            self.data.task,
+            self.data.vocab_size,
+            self.data.num_classes,
+            cfg.dataset.horizon,
         ).to(self.device)
+        self.pretrained_coverage = None
+        if cfg.model.embedding.pretrained:
+            self.pretrained_coverage = load_pretrained(
+                self.model.backbone.embedding, self.data.vocab or [], cfg.model.embedding
+            )
         penalized = penalized_parameters(self.model, cfg.reg.penalty_scope)
         self.optimizer = build_optimizer(cfg.optim, self.model, cfg.reg.weight_decay, penalized)
+        self.scheduler = step_decay(self.optimizer, cfg.optim)
         self.penalty = penalty_fn(cfg.reg, penalized)
+        self.task = make_task(self.data, cfg.train, self.device, cfg.dataset.bptt)
         self.order_gen = torch.Generator().manual_seed(cfg.seed)
+        sample_size = cfg.train.train_eval_size or len(self.data.val)
         sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
-        sample = torch.randperm(len(self.data.train), generator=sample_gen)
-        self.train_sample = self.data.train.subset(sample[: cfg.train.train_eval_size])
+        self.train_sample = self.task.train_sample(sample_size, sample_gen)
         self.stopper = EarlyStopper(cfg.reg.early_stopping)
         self.records: list[EpochRecord] = []
         self.checkpoints = out_dir / "checkpoints"
@@ -172,8 +163,9 @@ class TrainingRun:
         self.metrics = JsonlWriter(out_dir / "metrics.jsonl")
         num_params = sum(p.numel() for p in self.model.parameters())
         log.info(
-            "data %s: %d train / %d val / %d test sequences; model: %d parameters on %s",
+            "data %s (%s): %d train / %d val / %d test examples; model: %d parameters on %s",
             cfg.dataset.name,
+            self.data.task.value,
             len(self.data.train),
             len(self.data.val),
             len(self.data.test),
@@ -183,23 +175,20 @@ class TrainingRun:
         log.info("regularizers: %s", active_regularizers(cfg.reg) or "none")
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        cfg, model, train = self.cfg, self.model, self.data.train
+        cfg, model, task = self.cfg, self.model, self.task
         model.train()
-        order = torch.randperm(len(train), generator=self.order_gen)
-        batches = order.split(cfg.train.batch_size)
+        task.start_epoch()
+        batches = task.epoch_batches(self.order_gen)
         self.observer.start_epoch(epoch, len(batches))
         zero = torch.zeros((), device=self.device)
         loss_sum, penalty_sum, norm_sum = zero.clone(), zero.clone(), zero.clone()
         params = [p for p in model.parameters() if p.requires_grad]
         max_norm = cfg.reg.grad_clip if cfg.reg.grad_clip > 0 else math.inf
-        seen, start = 0, time.perf_counter()
-        for i, index in enumerate(batches, 1):
-            inputs = train.inputs[index].to(self.device, non_blocking=True)
-            targets = train.targets[index].to(self.device, non_blocking=True)
-            out = model(inputs)
-            data_loss = classification_loss(out.logits, targets)
-            penalty = self.batch_penalty(out.hidden)
-            loss = data_loss
+        examples, tokens, start = 0, 0, time.perf_counter()
+        for i, batch in enumerate(batches, 1):
+            result = task.step(model, batch)
+            penalty = self.batch_penalty(result.hidden)
+            loss = result.loss
             if penalty is not None:
                 loss = loss + penalty
                 penalty_sum += penalty.detach()
@@ -208,16 +197,17 @@ class TrainingRun:
             # With max_norm=inf this only measures the norm: it is recorded either way.
             norm_sum += nn.utils.clip_grad_norm_(params, max_norm)
             self.optimizer.step()
-            loss_sum += data_loss.detach() * len(index)
-            seen += len(index)
-            running = loss_sum.item() / seen if i % PROGRESS_EVERY == 0 else None
+            loss_sum += result.loss.detach() * result.examples
+            examples += result.examples
+            tokens += result.tokens
+            running = loss_sum.item() / examples if i % PROGRESS_EVERY == 0 else None
             self.observer.batch_done(running)
         seconds = time.perf_counter() - start
         return {
-            "train_loss_running": loss_sum.item() / seen,
+            "train_loss_running": loss_sum.item() / examples,
             "penalty": penalty_sum.item() / len(batches),
             "grad_norm": norm_sum.item() / len(batches),
-            "tokens_per_second": seen * train.inputs.shape[1] / seconds,
+            "tokens_per_second": tokens / seconds,
         }
 
     def batch_penalty(self, hidden: BackboneOutput) -> torch.Tensor | None:
@@ -227,9 +217,9 @@ class TrainingRun:
         if self.penalty is not None:
             terms.append(self.penalty())
         if reg.ar > 0:
-            terms.append(activation_penalty(hidden.dropped, reg.ar))
+            terms.append(activation_penalty(hidden.dropped, reg.ar, hidden.mask))
         if reg.tar > 0:
-            terms.append(temporal_activation_penalty(hidden.raw, reg.tar))
+            terms.append(temporal_activation_penalty(hidden.raw, reg.tar, hidden.mask))
         return sum(terms) if terms else None
 
     def checkpoint(self, epoch: int) -> dict[str, Any]:
@@ -237,6 +227,7 @@ class TrainingRun:
             "epoch": epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "order": self.order_gen.get_state()},
             "early_stopping": {
                 "best_loss": self.stopper.best_loss,
@@ -249,29 +240,32 @@ class TrainingRun:
     def run_epoch(self, epoch: int) -> EpochRecord:
         cfg = self.cfg
         start = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
         fit_stats = self.train_epoch(epoch)
-        batch = cfg.train.eval_batch_size
-        on_train = evaluate(self.model, self.train_sample, batch, self.device)
-        on_val = evaluate(self.model, self.data.val, batch, self.device)
+        self.scheduler.step()
+        on_train = self.task.evaluate(self.model, self.train_sample)
+        on_val = self.task.evaluate(self.model, self.data.val)
+        metric = self.task.metric
         record = EpochRecord(
             epoch=epoch,
             train_loss=on_train["loss"],
             val_loss=on_val["loss"],
-            lr=self.optimizer.param_groups[0]["lr"],
+            lr=lr,
             epoch_seconds=time.perf_counter() - start,
-            task_metrics={"train_acc": on_train["acc"], "val_acc": on_val["acc"]},
+            task_metrics={f"train_{metric}": on_train[metric], f"val_{metric}": on_val[metric]},
             **fit_stats,
         )
         self.records.append(record)
         self.metrics.append(record.to_dict())
         log.info(
-            "epoch %d/%d  train %.4f  val %.4f  gap %+.4f  val_acc %.3f  (%.1f s)",
+            "epoch %d/%d  train %.4f  val %.4f  gap %+.4f  val_%s %.4g  (%.1f s)",
             epoch,
             cfg.train.epochs,
             record.train_loss,
             record.val_loss,
             record.gap,
-            on_val["acc"],
+            metric,
+            on_val[metric],
             record.epoch_seconds,
         )
         if self.stopper.update(epoch, record.val_loss):
@@ -286,7 +280,7 @@ class TrainingRun:
             return None
         state = torch.load(best, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
-        return evaluate(self.model, self.data.test, self.cfg.train.eval_batch_size, self.device)
+        return self.task.evaluate(self.model, self.data.test)
 
     def summary(self, status: str, wall_seconds: float, test: dict | None) -> dict[str, Any]:
         curves = curve_summary(self.records, self.stopper.best_epoch, self.cfg.train.onset_patience)
@@ -295,6 +289,7 @@ class TrainingRun:
             **curves,
             "epochs_run": len(self.records),
             "bayes_val_loss": self.data.bayes_val_loss,
+            "pretrained_coverage": self.pretrained_coverage,
             "test": test,
             "reg": active_regularizers(self.cfg.reg),
             "seed": self.cfg.seed,

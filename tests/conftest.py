@@ -22,7 +22,7 @@ def tiny_config(**train: object) -> Config:
     cfg.dataset.num_train, cfg.dataset.num_val, cfg.dataset.num_test = 64, 64, 64
     cfg.dataset.seq_len, cfg.dataset.vocab_size = 8, 16
     cfg.model.embedding_size, cfg.model.hidden_size, cfg.model.num_layers = 8, 16, 1
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.train_eval_size = 3, 16, 32
+    cfg.train.epochs, cfg.train.batch_size = 3, 16
     cfg.train.progress = False
     for key, value in train.items():
         setattr(cfg.train, key, value)
@@ -41,3 +41,16 @@ def run_cli(*args: str, cwd: Path, threads: int = 1) -> subprocess.CompletedProc
 @pytest.fixture
 def cfg() -> Config:
     return tiny_config()
+
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data sets beside the repository. Skipped where absent, except under CI."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs the shared data sets at {SHARED_DATA}")
+        pytest.skip(f"no shared data sets at {SHARED_DATA}")
+    return SHARED_DATA

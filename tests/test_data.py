@@ -7,8 +7,12 @@ import math
 import torch
 
 from lstm_overfit.config import DataConfig
-from lstm_overfit.data import load_data
+from lstm_overfit.data import Sequences, load_data
 from lstm_overfit.data.synthetic import _motif_starts, bayes_loss
+
+
+def matrix(split: Sequences) -> torch.Tensor:
+    return split.batch(torch.arange(len(split)))[0]
 
 
 def test_labels_follow_the_motif_rule_up_to_the_noise_rate() -> None:
@@ -16,8 +20,8 @@ def test_labels_follow_the_motif_rule_up_to_the_noise_rate() -> None:
     data = load_data(cfg, seed=3)
     gen = torch.Generator().manual_seed(3)
     motif = torch.randint(1, cfg.vocab_size, (cfg.motif_length,), generator=gen)
-    has_motif = _motif_starts(data.train.inputs, motif).any(dim=1).long()
-    flipped = (has_motif != data.train.targets).float().mean().item()
+    has_motif = _motif_starts(matrix(data.train), motif).any(dim=1).long()
+    flipped = (has_motif != data.train.labels).float().mean().item()
     assert abs(flipped - 0.2) < 0.03
     assert abs(has_motif.float().mean().item() - 0.5) < 0.03
 
@@ -27,18 +31,18 @@ def test_no_noise_means_labels_are_the_rule() -> None:
     data = load_data(cfg, seed=0)
     gen = torch.Generator().manual_seed(0)
     motif = torch.randint(1, cfg.vocab_size, (cfg.motif_length,), generator=gen)
-    has_motif = _motif_starts(data.train.inputs, motif).any(dim=1).long()
-    assert torch.equal(has_motif, data.train.targets)
+    has_motif = _motif_starts(matrix(data.train), motif).any(dim=1).long()
+    assert torch.equal(has_motif, data.train.labels)
 
 
 def test_sizes_range_and_determinism() -> None:
     cfg = DataConfig(num_train=50, num_val=60, num_test=70, seq_len=12, vocab_size=9)
     a, b = load_data(cfg, seed=1), load_data(cfg, seed=1)
     assert (len(a.train), len(a.val), len(a.test)) == (50, 60, 70)
-    assert a.train.inputs.shape == (50, 12)
-    assert int(a.train.inputs.min()) >= 1 and int(a.train.inputs.max()) < 9
-    assert torch.equal(a.val.inputs, b.val.inputs) and torch.equal(a.val.targets, b.val.targets)
-    assert not torch.equal(a.val.inputs, load_data(cfg, seed=2).val.inputs)
+    assert matrix(a.train).shape == (50, 12)
+    assert int(a.train.ids.min()) >= 1 and int(a.train.ids.max()) < 9
+    assert torch.equal(a.val.ids, b.val.ids) and torch.equal(a.val.labels, b.val.labels)
+    assert not torch.equal(a.val.ids, load_data(cfg, seed=2).val.ids)
 
 
 def test_bayes_loss_is_the_binary_entropy_of_the_noise() -> None:

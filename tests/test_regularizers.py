@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lstm_overfit.config import ModelConfig, OptimConfig, PenaltyScope, RegConfig
+from lstm_overfit.config import ModelConfig, OptimConfig, PenaltyScope, RegConfig, Task
 from lstm_overfit.models import build_model
 from lstm_overfit.regularizers import (
     LockedDropout,
@@ -27,7 +27,7 @@ from lstm_overfit.zoneout import zoneout_lstm
 
 def small_model(dropout: float = 0.0) -> nn.Module:
     torch.manual_seed(0)
-    return build_model(ModelConfig(8, 6, 2, False), RegConfig(dropout=dropout), 10, num_classes=2)
+    return build_model(ModelConfig(8, 6, 2, False), RegConfig(dropout=dropout), Task.classify, 10)
 
 
 def test_l1_and_l2_equal_hand_sums() -> None:
@@ -72,21 +72,21 @@ def test_dropout_is_off_in_eval_mode_and_on_in_train_mode() -> None:
     model = small_model(dropout=0.5)
     tokens = torch.randint(0, 10, (16, 7))
     model.eval()
-    torch.testing.assert_close(model(tokens).logits, model(tokens).logits)
+    torch.testing.assert_close(model(tokens).prediction, model(tokens).prediction)
     model.train()
-    assert not torch.equal(model(tokens).logits, model(tokens).logits)
+    assert not torch.equal(model(tokens).prediction, model(tokens).prediction)
 
 
 def test_without_dropout_train_mode_equals_eval_mode() -> None:
     model = small_model(0.0)
     tokens = torch.randint(0, 10, (4, 5))
-    torch.testing.assert_close(model.train()(tokens).logits, model.eval()(tokens).logits)
+    torch.testing.assert_close(model.train()(tokens).prediction, model.eval()(tokens).prediction)
 
 
 def test_bidirectional_head_reads_both_directions() -> None:
-    model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), 10, num_classes=3)
+    model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), Task.classify, 10, num_classes=3)
     assert model.head.in_features == 12
-    assert model(torch.randint(0, 10, (2, 5))).logits.shape == (2, 3)
+    assert model(torch.randint(0, 10, (2, 5))).prediction.shape == (2, 3)
 
 
 def test_locked_dropout_mask_is_the_same_at_every_step() -> None:
@@ -128,8 +128,8 @@ def test_ar_and_tar_equal_hand_computations() -> None:
 def plain_and(reg: RegConfig, bidirectional: bool = False) -> tuple[nn.Module, nn.Module]:
     """The same weights in a model without regularizers and one with `reg`."""
     shape = ModelConfig(8, 12, 2, bidirectional)
-    plain = build_model(shape, RegConfig(), 20, 2)
-    regularized = build_model(shape, reg, 20, 2)
+    plain = build_model(shape, RegConfig(), Task.classify, 20)
+    regularized = build_model(shape, reg, Task.classify, 20)
     regularized.load_state_dict(plain.state_dict())
     return plain.eval(), regularized
 
@@ -155,9 +155,9 @@ def test_model_side_regularizers_are_off_in_eval_mode(name: str) -> None:
     plain, regularized = plain_and(MODEL_SIDE[name])
     tokens = torch.randint(0, 20, (6, 9))
     regularized.train()
-    assert not torch.equal(regularized(tokens).logits, regularized(tokens).logits)
+    assert not torch.equal(regularized(tokens).prediction, regularized(tokens).prediction)
     regularized.eval()
-    torch.testing.assert_close(regularized(tokens).logits, plain(tokens).logits)
+    torch.testing.assert_close(regularized(tokens).prediction, plain(tokens).prediction)
 
 
 def test_weight_drop_keeps_the_fused_kernel_trains_the_raw_weight_and_stays_quiet() -> None:
@@ -176,7 +176,7 @@ def test_weight_drop_keeps_the_fused_kernel_trains_the_raw_weight_and_stays_quie
         optimizer = torch.optim.SGD(dropped.parameters(), lr=0.1)
         for _ in range(3):
             optimizer.zero_grad()
-            dropped(tokens).logits.sum().backward()
+            dropped(tokens).prediction.sum().backward()
             assert raw.grad is not None and raw.grad.abs().sum() > 0
             optimizer.step()
     assert not torch.equal(raw.detach(), before)

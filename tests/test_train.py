@@ -10,7 +10,7 @@ from conftest import tiny_config
 
 from lstm_overfit.config import OptimizerName
 from lstm_overfit.records import read_jsonl
-from lstm_overfit.train import TrainingRun, evaluate, fit
+from lstm_overfit.train import TrainingRun, fit
 
 EPOCH_KEYS = {
     "epoch",
@@ -36,6 +36,7 @@ SUMMARY_KEYS = {
     "overfit_onset_epoch",
     "epochs_run",
     "bayes_val_loss",
+    "pretrained_coverage",
     "test",
     "reg",
     "seed",
@@ -81,10 +82,10 @@ def test_train_loss_is_measured_in_eval_mode_on_the_fixed_sample(tmp_path: Path)
     run = TrainingRun(cfg, tmp_path / "again")
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     run.model.load_state_dict(state["model"])
-    again = evaluate(run.model, run.train_sample, 7, torch.device("cpu"))
+    again = run.task.evaluate(run.model, run.train_sample)
     recorded = read_jsonl(tmp_path / "metrics.jsonl")[0]
     assert abs(again["loss"] - recorded["train_loss"]) < 1e-6
-    assert len(run.train_sample) == cfg.train.train_eval_size
+    assert len(run.train_sample) == len(run.data.val)  # train_eval_size 0: as many as val
 
 
 def test_test_metrics_come_from_the_best_checkpoint(tmp_path: Path) -> None:
@@ -95,7 +96,7 @@ def test_test_metrics_come_from_the_best_checkpoint(tmp_path: Path) -> None:
     assert best["epoch"] == summary["best_epoch"]
     run = TrainingRun(cfg, tmp_path / "again")
     run.model.load_state_dict(best["model"])
-    test = evaluate(run.model, run.data.test, 64, torch.device("cpu"))
+    test = run.task.evaluate(run.model, run.data.test)
     assert test == summary["test"]
 
 

@@ -14,8 +14,8 @@ import math
 
 import torch
 
-from lstm_overfit.config import DataConfig
-from lstm_overfit.data.core import Split, TaskData
+from lstm_overfit.config import DataConfig, Task
+from lstm_overfit.data.core import Sequences, TaskData
 
 PAD = 0  # reserved id; synthetic sequences have fixed length and never use it
 
@@ -47,7 +47,7 @@ def _remove_motif(
         tokens[rows, cols] = (motif[0] - 1 + offset) % (vocab_size - 1) + 1
 
 
-def _make_split(n: int, cfg: DataConfig, motif: torch.Tensor, gen: torch.Generator) -> Split:
+def _make_split(n: int, cfg: DataConfig, motif: torch.Tensor, gen: torch.Generator) -> Sequences:
     tokens = torch.randint(1, cfg.vocab_size, (n, cfg.seq_len), generator=gen)
     clean = torch.rand(n, generator=gen) < 0.5
     negatives = tokens[~clean]
@@ -59,13 +59,14 @@ def _make_split(n: int, cfg: DataConfig, motif: torch.Tensor, gen: torch.Generat
         tokens[row, start : start + motif.numel()] = motif
     flipped = torch.rand(n, generator=gen) < cfg.label_noise
     labels = (clean ^ flipped).long()
-    return Split(tokens, labels)
+    return Sequences.from_matrix(tokens, labels)
 
 
 def generate(cfg: DataConfig, seed: int) -> TaskData:
     gen = torch.Generator().manual_seed(seed)
     motif = torch.randint(1, cfg.vocab_size, (cfg.motif_length,), generator=gen)
     return TaskData(
+        task=Task.classify,
         train=_make_split(cfg.num_train, cfg, motif, gen),
         val=_make_split(cfg.num_val, cfg, motif, gen),
         test=_make_split(cfg.num_test, cfg, motif, gen),

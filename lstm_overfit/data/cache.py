@@ -1,0 +1,56 @@
+"""Processed data cached on disk, keyed by the source content and the processing config.
+
+A sweep of many jobs prepares a data set once. Jobs that start together take a file lock, so
+one prepares while the others wait and then read its result; the file appears by an atomic
+rename, so nobody reads a half-written cache.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lstm_overfit.records import atomic_torch_save
+
+log = logging.getLogger(__name__)
+
+# Bump when the processing code changes what it produces, so old caches are not reused.
+FORMAT_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lstm-overfit"
+
+
+def cache_key(source_hash: str, settings: dict[str, Any]) -> str:
+    text = json.dumps(
+        {"source": source_hash, "settings": settings, "v": FORMAT_VERSION}, sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def cached(
+    name: str, key: str, cache_dir: Path, build: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Load `name-key.pt` from `cache_dir`, or build it once under a lock and store it."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{name}-{key}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    with open(cache_dir / f"{name}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():  # another job built it while this one waited
+            return torch.load(path, weights_only=True)
+        log.info("preparing %s (cached in %s)", name, path)
+        payload = build()
+        atomic_torch_save(payload, path)
+    return payload

@@ -1,0 +1,91 @@
+"""Word-level language-modelling corpora (Penn Treebank, WikiText-2) as token streams.
+
+Local form: a folder with train.txt, valid.txt and test.txt (each optionally gzipped), one
+sentence or paragraph per line, tokens separated by spaces. Every line ends with `<eos>`.
+Blank lines count too, as in the usual loaders. The vocabulary is every training type;
+validation and test words outside it become `<unk>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lstm_overfit.config import DataConfig, Task
+from lstm_overfit.data.cache import cache_key, cached, default_cache_dir
+from lstm_overfit.data.core import Stream, TaskData
+from lstm_overfit.data.files import (
+    DataError,
+    content_hash,
+    find_file,
+    load_hub,
+    read_text,
+    text_hash,
+)
+from lstm_overfit.data.text import EOS, UNK, Vocabulary
+
+FILES = {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
+HUB_SPLITS = {"train": "train", "val": "validation", "test": "test"}
+FIX = "set dataset.path to a folder with train.txt, valid.txt and test.txt (or .txt.gz)"
+
+
+def line_tokens(lines: list[str]) -> list[str]:
+    return [token for line in lines for token in (*line.split(), EOS)]
+
+
+def _hub_lines(cfg: DataConfig) -> dict[str, list[str]]:
+    rows = load_hub(cfg.hub, cfg.hub_config)
+    lines = {}
+    for name, split in HUB_SPLITS.items():
+        if split not in rows:
+            raise DataError(f"{cfg.hub}: the hub data set has no {split} split")
+        column = "text" if "text" in rows[split][0] else "sentence"
+        lines[name] = [row[column] for row in rows[split]]
+    return lines
+
+
+def _file_lines(paths: dict[str, Path]) -> dict[str, list[str]]:
+    return {name: read_text(path).splitlines() for name, path in paths.items()}
+
+
+def _process(cfg: DataConfig, lines: dict[str, list[str]]) -> dict:
+    tokens = {name: line_tokens(split_lines) for name, split_lines in lines.items()}
+    vocab = Vocabulary.build([tokens["train"]], cfg.max_vocab, specials=(EOS, UNK))
+    payload: dict = {"vocab": vocab.itos}
+    for name, split_tokens in tokens.items():
+        payload[name] = torch.tensor(vocab.ids(split_tokens), dtype=torch.long)
+    return payload
+
+
+def load(cfg: DataConfig, seed: int) -> TaskData:
+    settings = {"max_vocab": cfg.max_vocab, "name": cfg.name}
+    if cfg.path:
+        folder = Path(cfg.path).expanduser()
+        paths = {name: find_file(folder, stem, FIX) for name, stem in FILES.items()}
+        key = cache_key(content_hash(list(paths.values())), settings)
+
+        def build() -> dict:
+            return _process(cfg, _file_lines(paths))
+
+    elif cfg.hub:
+        lines = _hub_lines(cfg)
+        key = cache_key(text_hash("\n".join(sum(lines.values(), []))), settings)
+
+        def build() -> dict:
+            return _process(cfg, lines)
+
+    else:
+        raise DataError(f"dataset {cfg.name} has no hub source; {FIX}")
+    cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
+    payload = cached(cfg.name, key, cache_dir, build)
+    caps = {"train": cfg.num_train, "val": cfg.num_val, "test": cfg.num_test}
+    streams = {name: Stream(payload[name][: caps[name]]) for name in FILES}
+    return TaskData(
+        task=Task.lm,
+        train=streams["train"],
+        val=streams["val"],
+        test=streams["test"],
+        vocab_size=len(payload["vocab"]),
+        vocab=payload["vocab"],
+    )

@@ -1,0 +1,380 @@
+"""Loaders for the real data sets, on the shared copies and on small fixtures."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from lstm_overfit.config import DataConfig, GapPolicy, ModelConfig, RegConfig, Task, TrainConfig
+from lstm_overfit.data import load_data
+from lstm_overfit.data.files import DataError
+from lstm_overfit.data.text import EOS, UNK, tokenize
+from lstm_overfit.models import build_model
+from lstm_overfit.tasks import ClassificationTask, LanguageModelTask, batchify
+
+REVIEWS = [
+    ("A great film.<br /><br />I loved it!", 1),
+    ("Terrible, boring; don't watch.", 0),
+    ("great acting, great story", 1),
+    ("awful awful plot", 0),
+    ("fine", 1),
+    ("bad", 0),
+]
+
+
+def write_jsonl_gz(path: Path, rows: list[dict]) -> None:
+    path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+
+
+@pytest.fixture
+def imdb_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "imdb"
+    folder.mkdir()
+    rows = [{"text": text, "label": label} for text, label in REVIEWS]
+    write_jsonl_gz(folder / "train.jsonl.gz", rows)
+    write_jsonl_gz(folder / "test.jsonl.gz", [{"text": "a test-only word: zebra", "label": 1}])
+    return folder
+
+
+def imdb_config(path: Path, tmp_path: Path, **sizes: int | None) -> DataConfig:
+    sizes = {"num_train": None, "num_val": 2, "num_test": None, **sizes}
+    return DataConfig(name="imdb", path=str(path), cache_dir=str(tmp_path / "cache"), **sizes)
+
+
+def test_tokenizer_drops_html_breaks_and_splits_punctuation() -> None:
+    assert tokenize("A great film.<br /><br />I loved it!") == [
+        "a",
+        "great",
+        "film",
+        ".",
+        "i",
+        "loved",
+        "it",
+        "!",
+    ]
+    assert tokenize("Don't stop") == ["don't", "stop"]
+
+
+def test_imdb_vocabulary_comes_from_the_training_part_only(imdb_folder, tmp_path) -> None:
+    data = load_data(imdb_config(imdb_folder, tmp_path), seed=0)
+    assert data.task == Task.classify and data.num_classes == 2
+    assert (len(data.train), len(data.val), len(data.test)) == (4, 2, 1)
+    assert data.vocab[:2] == ["<pad>", UNK]
+    assert "zebra" not in data.vocab and "<br" not in " ".join(data.vocab)
+    unk = data.vocab.index(UNK)
+    assert unk in data.test.ids.tolist()  # test-only words map to <unk>
+
+
+def test_imdb_validation_carve_does_not_follow_the_run_seed(imdb_folder, tmp_path) -> None:
+    cfg = imdb_config(imdb_folder, tmp_path)
+    a, b = load_data(cfg, seed=0), load_data(cfg, seed=5)
+    assert torch.equal(a.val.ids, b.val.ids)
+
+
+def test_imdb_max_len_and_cache(imdb_folder, tmp_path) -> None:
+    cfg = imdb_config(imdb_folder, tmp_path)
+    cfg.max_len = 3
+    data = load_data(cfg, seed=0)
+    assert int(data.train.lengths.max()) == 3
+    [cached] = (tmp_path / "cache").glob("imdb-*.pt")
+    stamp = cached.stat().st_mtime_ns
+    load_data(cfg, seed=0)
+    assert cached.stat().st_mtime_ns == stamp  # read back, not rebuilt
+    cfg.max_len = 4
+    load_data(cfg, seed=0)
+    assert len(list((tmp_path / "cache").glob("imdb-*.pt"))) == 2  # new settings, new entry
+
+
+def write_gz(path: Path, raw: bytes) -> None:
+    path.write_bytes(gzip.compress(raw))
+
+
+DAMAGES = {
+    "missing file": (lambda f: (f / "train.jsonl.gz").unlink(), "has no train.jsonl.gz"),
+    "corrupt gzip": (
+        lambda f: (f / "train.jsonl.gz").write_bytes(b"\x1f\x8bnot gzip"),
+        "cannot be read as gzip",
+    ),
+    "empty split": (lambda f: write_jsonl_gz(f / "test.jsonl.gz", []), "has no reviews"),
+    "not JSON": (
+        lambda f: write_gz(f / "train.jsonl.gz", b'{"text": "x", "label": 1}\n{oops\n'),
+        "line 2 is not JSON",
+    ),
+    "label out of range": (
+        lambda f: write_jsonl_gz(f / "train.jsonl.gz", [{"text": "x", "label": 3}]),
+        "label 3, outside the classes 0 and 1",
+    ),
+    "not UTF-8": (
+        lambda f: write_gz(f / "train.jsonl.gz", b'{"text": "caf\xe9", "label": 1}\n'),
+        "is not UTF-8",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_bad_imdb_files_name_the_file_and_the_problem(imdb_folder, tmp_path, damage) -> None:
+    spoil, expected = DAMAGES[damage]
+    spoil(imdb_folder)
+    with pytest.raises(DataError, match=expected) as err:
+        load_data(imdb_config(imdb_folder, tmp_path), seed=0)
+    assert str(imdb_folder) in str(err.value)
+
+
+def test_imdb_path_errors(tmp_path) -> None:
+    with pytest.raises(DataError, match="no such folder"):
+        load_data(imdb_config(tmp_path / "missing", tmp_path), seed=0)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(DataError, match="is a file, expected a folder"):
+        load_data(imdb_config(a_file, tmp_path), seed=0)
+
+
+def test_more_validation_than_data_is_refused(imdb_folder, tmp_path) -> None:
+    with pytest.raises(DataError, match="dataset.num_val=6 leaves no training reviews"):
+        load_data(imdb_config(imdb_folder, tmp_path, num_val=6), seed=0)
+
+
+def test_imdb_from_the_hub_is_one_thin_call(monkeypatch, tmp_path) -> None:
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(name, config=None):
+        calls.append((name, config))
+        rows = [{"text": text, "label": label} for text, label in REVIEWS]
+        return {"train": rows, "test": rows[:2], "unsupervised": []}
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    cfg = DataConfig(
+        name="imdb",
+        hub="stanfordnlp/imdb",
+        num_train=None,
+        num_val=2,
+        num_test=None,
+        cache_dir=str(tmp_path),
+    )
+    data = load_data(cfg, seed=0)
+    assert calls == [("stanfordnlp/imdb", None)]
+    assert (len(data.train), len(data.val), len(data.test)) == (4, 2, 2)
+
+
+def test_hub_failure_says_to_use_a_local_copy(monkeypatch, tmp_path) -> None:
+    import datasets
+
+    def offline(name, config=None):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    cfg = DataConfig(name="wikitext2", hub="Salesforce/wikitext", hub_config="wikitext-2-raw-v1")
+    with pytest.raises(DataError, match="set dataset.path to a local copy"):
+        load_data(cfg, seed=0)
+
+
+def lm_config(path: Path, tmp_path: Path) -> DataConfig:
+    return DataConfig(
+        name="ptb",
+        task=Task.lm,
+        path=str(path),
+        num_train=None,
+        num_val=None,
+        num_test=None,
+        max_vocab=None,
+        cache_dir=str(tmp_path / "cache"),
+    )
+
+
+def write_corpus(folder: Path, gz: bool) -> None:
+    folder.mkdir()
+    texts = {
+        "train.txt": " = Heading = \n\n the cat sat on the mat \n the dog sat \n",
+        "valid.txt": " the cat ran \n",
+        "test.txt": " a bird sat \n",
+    }
+    for name, text in texts.items():
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(text.encode()))
+        else:
+            (folder / name).write_text(text)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_wikitext_layout_streams_with_eos_and_unk(tmp_path, gz) -> None:
+    write_corpus(tmp_path / "wt2", gz)
+    cfg = lm_config(tmp_path / "wt2", tmp_path)
+    cfg.name = "wikitext2"
+    data = load_data(cfg, seed=0)
+    words = [data.vocab[i] for i in data.train.ids.tolist()]
+    assert words[:5] == ["=", "Heading", "=", EOS, EOS]  # the blank line keeps its <eos>
+    assert words.count(EOS) == 4
+    val = [data.vocab[i] for i in data.val.ids.tolist()]
+    assert val == ["the", "cat", UNK, EOS]  # 'ran' is not a training word
+
+
+def test_wikitext_from_the_hub(monkeypatch, tmp_path) -> None:
+    import datasets
+
+    def fake(name, config=None):
+        assert (name, config) == ("Salesforce/wikitext", "wikitext-2-raw-v1")
+        split = [{"text": " the cat \n"}, {"text": ""}]
+        return {"train": split, "validation": split, "test": split}
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    cfg = DataConfig(
+        name="wikitext2",
+        task=Task.lm,
+        hub="Salesforce/wikitext",
+        hub_config="wikitext-2-raw-v1",
+        num_train=None,
+        num_val=None,
+        num_test=None,
+        cache_dir=str(tmp_path),
+    )
+    data = load_data(cfg, seed=0)
+    assert [data.vocab[i] for i in data.train.ids.tolist()] == ["the", "cat", EOS, EOS]
+
+
+def test_ptb_has_the_published_counts(shared_data: Path, tmp_path: Path) -> None:
+    cfg = lm_config(shared_data / "ptb", tmp_path)
+    data = load_data(cfg, seed=0)
+    assert data.vocab_size == 10000
+    assert (len(data.train), len(data.val), len(data.test)) == (929589, 73760, 82430)
+    assert UNK in data.vocab and data.vocab[0] == EOS
+
+
+def test_bptt_windows_cover_the_stream_and_targets_are_the_next_tokens(tmp_path) -> None:
+    write_corpus(tmp_path / "c", gz=False)
+    cfg = lm_config(tmp_path / "c", tmp_path)
+    data = load_data(cfg, seed=0)
+    task = LanguageModelTask(data, TrainConfig(batch_size=2), torch.device("cpu"), bptt=2)
+    rows = batchify(data.train, 2)
+    assert torch.equal(rows.reshape(-1), data.train.ids[: rows.numel()])
+    starts = task.epoch_batches(torch.Generator())
+    assert starts == list(range(0, rows.shape[1] - 1, 2))
+    inputs, targets = task._window(rows, starts[0])
+    assert torch.equal(targets[:, :-1], inputs[:, 1:])
+
+
+def test_imdb_on_the_real_copy(shared_data: Path, tmp_path: Path) -> None:
+    cfg = imdb_config(shared_data / "imdb", tmp_path, num_train=2000, num_val=500, num_test=1000)
+    data = load_data(cfg, seed=0)
+    assert (len(data.train), len(data.val), len(data.test)) == (2000, 500, 1000)
+    assert data.vocab_size <= 25002
+    assert 0.4 < data.train.labels.float().mean() < 0.6
+    assert int(data.train.lengths.max()) <= 500
+
+
+def series_config(path: Path, column: str, **kw) -> DataConfig:
+    return DataConfig(
+        name="csv",
+        task=Task.forecast,
+        path=str(path),
+        column=column,
+        num_train=None,
+        num_val=None,
+        num_test=None,
+        **kw,
+    )
+
+
+def test_sunspots_windows_are_chronological_and_normalized_on_train(shared_data: Path) -> None:
+    data = load_data(
+        series_config(shared_data / "sunspots" / "monthly.csv", "sunspots", window=12, horizon=2),
+        seed=0,
+    )
+    steps = data.info["steps"]
+    assert sum(steps.values()) == 3126
+    assert len(data.train) == steps["train"] - 12 - 2 + 1
+    assert len(data.val) == steps["val"] - 2 + 1  # looks back into train for its inputs
+    assert abs(float(data.train.inputs[:, 0].mean())) < 0.1
+    # The first validation target is the first step after the training part.
+    raw = [
+        float(line.split(",")[1])
+        for line in (shared_data / "sunspots" / "monthly.csv").read_text().splitlines()[1:]
+    ]
+    first = float(data.val.targets[0, 0]) * data.info["std"] + data.info["mean"]
+    assert math.isclose(first, raw[steps["train"]], rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("gaps", [GapPolicy.interpolate, GapPolicy.drop])
+def test_co2_gaps(shared_data: Path, gaps: GapPolicy) -> None:
+    data = load_data(
+        series_config(shared_data / "co2" / "weekly.csv", "co2_ppm", window=52, gaps=gaps), seed=0
+    )
+    for split in (data.train, data.val, data.test):
+        assert not split.inputs.isnan().any() and not split.targets.isnan().any()
+    full = load_data(
+        series_config(shared_data / "co2" / "weekly.csv", "co2_ppm", window=52), seed=0
+    )
+    if gaps == GapPolicy.drop:
+        assert len(data.train) < len(full.train)
+
+
+def test_csv_errors_name_the_column(tmp_path: Path) -> None:
+    csv = tmp_path / "s.csv"
+    csv.write_text("t,value\n1,2.0\n2,x\n")
+    with pytest.raises(DataError, match="no column 'values'; its columns are t, value"):
+        load_data(series_config(csv, "values"), seed=0)
+    with pytest.raises(DataError, match="line 3: 'x' in column value is not a number"):
+        load_data(series_config(csv, "value"), seed=0)
+
+
+def test_packing_makes_padding_irrelevant() -> None:
+    """A padded row gives the same prediction as the same sequence alone (both directions)."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), Task.classify, 20).eval()
+    short = torch.tensor([[3, 4, 5]])
+    padded = torch.tensor([[3, 4, 5, 0, 0], [1, 2, 3, 4, 5]])
+    alone = model(short, torch.tensor([3])).prediction
+    together = model(padded, torch.tensor([3, 5])).prediction
+    torch.testing.assert_close(together[0], alone[0])
+
+
+def test_length_buckets_keep_padding_low(imdb_folder, tmp_path) -> None:
+    lengths = torch.randint(5, 400, (3000,))
+    ids = torch.randint(2, 50, (int(lengths.sum()),))
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    from lstm_overfit.data import Sequences, TaskData
+
+    split = Sequences(ids, offsets, torch.randint(0, 2, (3000,)))
+    data = TaskData(Task.classify, split, split, split, vocab_size=50, num_classes=2)
+    task = ClassificationTask(data, TrainConfig(batch_size=32), torch.device("cpu"))
+    batches = task.epoch_batches(torch.Generator().manual_seed(0))
+    assert sorted(torch.cat(batches).tolist()) == list(range(3000))
+    padded = sum(len(b) * int(lengths[b].max()) for b in batches)
+    assert padded / int(lengths.sum()) < 1.10
+
+
+def _prepare_in_subprocess(folder: str, cache: str, queue) -> None:
+    from lstm_overfit.config import DataConfig
+    from lstm_overfit.data import load_data
+
+    cfg = DataConfig(
+        name="imdb", path=folder, num_train=None, num_val=2, num_test=None, cache_dir=cache
+    )
+    queue.put(load_data(cfg, seed=0).train.ids.tolist())
+
+
+def test_jobs_preparing_one_cache_at_once_agree(imdb_folder, tmp_path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    cache = str(tmp_path / "shared_cache")
+    procs = [
+        ctx.Process(target=_prepare_in_subprocess, args=(str(imdb_folder), cache, queue))
+        for _ in range(3)
+    ]
+    for proc in procs:
+        proc.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    assert results[0] == results[1] == results[2]
+    assert len(list(Path(cache).glob("imdb-*.pt"))) == 1
+    assert not list(Path(cache).glob("*.tmp"))
