@@ -64,6 +64,25 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
 
 
+# What Hydra writes into a run folder before the task starts.
+HYDRA_FILES = {".hydra", "run.log"}
+
+
+def _discard_if_fresh(out_dir: Path) -> None:
+    """A run stopped by bad input before it wrote anything leaves no folder behind."""
+    import shutil
+
+    if not out_dir.is_dir() or {p.name for p in out_dir.iterdir()} > HYDRA_FILES:
+        return
+    shutil.rmtree(out_dir)
+    # Also the date and outputs folders Hydra made for it, if nothing else is in them.
+    cwd = Path.cwd().resolve()
+    for parent in out_dir.resolve().parents:
+        if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
+            break
+        parent.rmdir()
+
+
 def _train_task(dict_cfg: Any) -> float:
     """The Hydra task: one run into Hydra's output folder. Returns best validation loss."""
     from hydra.core.hydra_config import HydraConfig
@@ -71,27 +90,46 @@ def _train_task(dict_cfg: Any) -> float:
     from omegaconf import OmegaConf
 
     from lstm_overfit.console import RichProgress, print_summary
-    from lstm_overfit.train import fit
+    from lstm_overfit.train import Interrupted, fit
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     out_dir = Path(hydra_cfg.runtime.output_dir)
     cfg: Config = OmegaConf.to_object(dict_cfg)
+    resume = cfg.resume is not None
     try:
         validate(cfg)
         if cfg.train.progress and not multirun:
             with RichProgress(cfg.train.epochs) as progress:
-                summary = fit(cfg, out_dir, progress)
+                summary = fit(cfg, out_dir, progress, resume)
         else:
-            summary = fit(cfg, out_dir)
+            summary = fit(cfg, out_dir, resume=resume)
     except ConfigError as err:
         if multirun:
             log.error("%s", err)
             return float("nan")
+        if not resume:
+            _discard_if_fresh(out_dir)
         usage_error(str(err))
+    except Interrupted as stop:
+        print(
+            f"lstm-overfit: interrupted by {stop}: the run saved its place; continue it with "
+            f"`lstm-overfit train resume={out_dir}`",
+            file=sys.stderr,
+        )
+        sys.exit(128 + stop.signum)
+    except OSError as err:
+        where = err.filename or out_dir
+        print(
+            f"lstm-overfit: error: cannot write {where}: {err.strerror or err}; free space or "
+            f"make the folder writable, then continue with `lstm-overfit train resume={out_dir}`",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_RUN_FAILED)
     if not multirun:
         print_summary(summary, out_dir)
         if summary["status"] in FAILED_STATUSES:
+            print(f"lstm-overfit: the run {summary['status']}: {summary['error']}", file=sys.stderr)
             sys.exit(EXIT_RUN_FAILED)
     best = summary["best_val_loss"]
     return float("nan") if best is None else best
@@ -109,28 +147,42 @@ def _run_hydra_train(argv: list[str]) -> None:
     task()
 
 
-def _check_before_running(argv: list[str]) -> None:
-    """Compose every job up front so a mistake costs one line and no folder."""
+def _check_before_running(argv: list[str]) -> list[str] | None:
+    """Compose every job up front so a mistake costs one line and no folder.
+
+    Returns the arguments to run (a resume switch becomes the run's saved overrides), or
+    None when there is nothing to run.
+    """
     from hydra._internal.utils import get_args_parser
 
-    from lstm_overfit.preflight import check_overrides
+    from lstm_overfit.preflight import check_overrides, resume_overrides
 
     args = get_args_parser().parse_args(argv)
     inspecting = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     # A user's own config folder or name is composed by Hydra alone.
     custom = args.config_dir or args.config_path or args.config_name
     if inspecting or custom:
-        return
+        return argv
     register_configs()
     register_resolvers()
     try:
-        check_overrides(config_dir(), args.overrides)
+        overrides = args.overrides
+        if not args.multirun and any(o.startswith("resume=") for o in overrides):
+            overrides = resume_overrides(overrides)
+            if overrides is None:
+                return None
+            argv = overrides
+        check_overrides(config_dir(), overrides, args.multirun)
     except ConfigError as err:
         usage_error(str(err))
+    return argv
 
 
 def train(argv: list[str]) -> None:
-    _check_before_running(argv)
+    checked = _check_before_running(argv)
+    if checked is None:
+        return
+    argv = checked
     try:
         _run_hydra_train(argv)
     except KeyboardInterrupt:

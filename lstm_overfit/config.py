@@ -147,11 +147,17 @@ class TrainConfig:
     onset_patience: int = 3
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     progress: bool = True
+    # Stop with status `diverged` when a batch loss exceeds this (a NaN or infinite loss
+    # always does).
+    max_loss: float | None = None
 
 
 @dataclass
 class Config:
     seed: int = 0
+    # A run folder to continue from its last checkpoint (the CLI sets the rest of the
+    # config from that folder).
+    resume: str | None = None
     device: Device = Device.auto
     dataset: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -51,19 +51,79 @@ def _job_override_lists(overrides: list[str]) -> list[list[str]]:
     return variants
 
 
-def check_overrides(config_dir: Path, overrides: list[str]) -> None:
-    """Compose and validate each job the overrides describe; raise ConfigError on a mistake."""
+def check_overrides(config_dir: Path, overrides: list[str], multirun: bool = False) -> None:
+    """Compose and validate each job the overrides describe, and check that the output
+    folder can be created; raise ConfigError on a mistake."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         for job in _job_override_lists(overrides):
             try:
-                cfg = compose(config_name="config", overrides=job)
+                cfg = compose(config_name="config", overrides=job, return_hydra_config=True)
             except Exception as err:  # Hydra and OmegaConf raise several unrelated types
                 raise ConfigError(describe_compose_error(err)) from None
+            output = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
+            del cfg.hydra
             obj: Config = OmegaConf.to_object(cfg)
             validate(obj)
+    check_writable(output)
+
+
+def check_writable(folder: Path) -> None:
+    """The nearest existing folder on the way to `folder` accepts a new folder."""
+    import tempfile
+
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file")
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as err:
+        raise ConfigError(
+            f"cannot create the run folder {folder} ({err.strerror or err}); run from a "
+            "writable folder or set hydra.run.dir (hydra.sweep.dir for -m) to one"
+        ) from None
+
+
+FINISHED = ("completed", "stopped_early", "diverged")
+# Settings that may change when a run continues: they do not touch what it computes (thread
+# count can move the last bits of a float sum; the device, more).
+RESUME_SETTINGS = ("train.progress=", "train.num_threads=", "device=")
+
+
+def resume_overrides(overrides: list[str]) -> list[str] | None:
+    """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended."""
+    import json
+
+    import yaml
+
+    switch = [o for o in overrides if o.startswith("resume=")]
+    settings = [o for o in overrides if o.startswith(RESUME_SETTINGS)]
+    others = [o for o in overrides if o not in switch and o not in settings]
+    value = switch[-1].partition("=")[2]
+    folder = Path(value).expanduser()
+    saved = folder / ".hydra" / "overrides.yaml"
+    if not folder.is_dir() or not saved.is_file():
+        raise ConfigError(
+            f"resume={value} is not a run folder (no .hydra/overrides.yaml in it); point it "
+            "at a run's folder, such as outputs/runs/<date>/<time>-<id>"
+        )
+    if others:
+        raise ConfigError(
+            f"resume continues a run with its saved config; drop the other overrides "
+            f"({' '.join(others)}); only {', '.join(s + '...' for s in RESUME_SETTINGS)} may "
+            "change"
+        )
+    summary = folder / "summary.json"
+    if summary.is_file():
+        status = json.loads(summary.read_text()).get("status")
+        if status in FINISHED:
+            print(f"lstm-overfit: nothing to resume: the run in {folder} ended ({status})")
+            return None
+    kept = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith("resume=")]
+    where = folder.resolve()
+    return [*kept, *settings, f"resume={where}", f"hydra.run.dir={where}"]
 
 
 def _one_line(text: str) -> str:

@@ -7,7 +7,7 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,22 @@ class JsonlWriter:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The rows of a JSON-lines file; a last line cut short by a kill is left out."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Replace a JSON-lines file whole, atomically."""
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    _atomic_write(path, lambda f: f.write(text.encode()))
 
 
 @dataclass
@@ -76,6 +91,14 @@ class EpochRecord:
     @property
     def gap(self) -> float:
         return self.val_loss - self.train_loss
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> EpochRecord:
+        names = {f.name for f in fields(cls)} - {"task_metrics"}
+        metrics = {k: v for k, v in row.items() if k.startswith(("train_", "val_"))}
+        for key in ("train_loss", "train_loss_running", "val_loss"):
+            metrics.pop(key)
+        return cls(**{k: row[k] for k in names}, task_metrics=metrics)
 
     def to_dict(self) -> dict[str, Any]:
         return {

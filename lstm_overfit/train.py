@@ -1,4 +1,12 @@
-"""The training loop: fit, evaluate, early stopping, checkpoints, the run's records."""
+"""The training loop: fit, evaluate, early stopping, checkpoints and resume, the records.
+
+A run can stop four ways besides completing: early stopping, divergence (a non-finite or
+exploding loss), a signal (SIGINT/SIGTERM: the current batch finishes, then the run saves
+and stops), or an error. summary.json is written in every case. `last.pt` is written after
+every epoch, and mid-epoch when a signal stops the run, with everything needed to continue
+bit for bit: model, optimizer, schedule, early-stopping state, RNG states, the epoch's batch
+order and position, and the running sums.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +14,24 @@ import json
 import logging
 import math
 import platform
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR
 
 import lstm_overfit
-from lstm_overfit.config import (
-    Config,
-    ConfigError,
-    Device,
-    OptimConfig,
-    OptimizerName,
-    active_regularizers,
-)
+from lstm_overfit.checkpoints import load_checkpoint
+from lstm_overfit.config import Config, ConfigError, Device, active_regularizers
 from lstm_overfit.data import load_data
 from lstm_overfit.embeddings import load_pretrained
 from lstm_overfit.models import BackboneOutput, build_model
+from lstm_overfit.optim import build_optimizer, step_decay
 from lstm_overfit.records import (
     EarlyStopper,
     EpochRecord,
@@ -34,6 +39,8 @@ from lstm_overfit.records import (
     atomic_torch_save,
     atomic_write_json,
     curve_summary,
+    read_jsonl,
+    write_jsonl,
 )
 from lstm_overfit.regularizers import (
     activation_penalty,
@@ -45,8 +52,20 @@ from lstm_overfit.tasks import make_task
 
 log = logging.getLogger(__name__)
 
-# How often (in batches) the running loss is read back for the progress display.
-PROGRESS_EVERY = 10
+# How often (in batches) the running loss is read back: for the progress display and the
+# divergence check. Reading it every batch would stall a GPU.
+CHECK_EVERY = 10
+SUM_KEYS = ("loss", "penalty", "grad_norm", "bad")
+
+
+class Diverged(Exception):
+    """The loss became non-finite or exceeded train.max_loss."""
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 class Observer(Protocol):
@@ -78,44 +97,6 @@ def resolve_device(device: Device) -> torch.device:
     return torch.device(device.value)
 
 
-def build_optimizer(
-    cfg: OptimConfig, model: nn.Module, weight_decay: float, decayed: list[torch.Tensor]
-) -> torch.optim.Optimizer:
-    """Decoupled weight decay acts on `decayed` only (weight matrices by default).
-
-    With weight decay, Adam becomes AdamW: the decay shrinks weights directly instead of
-    passing through Adam's per-parameter scaling as an L2 gradient would. For plain SGD the
-    two are the same thing, so SGD's own weight_decay is used.
-    """
-    decayed_ids = {id(p) for p in decayed}
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if id(p) in decayed_ids], "weight_decay": weight_decay},
-        {"params": [p for p in params if id(p) not in decayed_ids], "weight_decay": 0.0},
-    ]
-    if cfg.name == OptimizerName.sgd:
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    if cfg.name == OptimizerName.adamw or weight_decay > 0:
-        return torch.optim.AdamW(groups, lr=cfg.lr)
-    return torch.optim.Adam(groups, lr=cfg.lr)
-
-
-def step_decay(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> LambdaLR:
-    """lr * lr_decay ** (epochs past lr_decay_start), stepped once per epoch."""
-    return LambdaLR(optimizer, lambda done: cfg.lr_decay ** max(0, done + 1 - cfg.lr_decay_start))
-
-
-def _seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
-def _plain_config(cfg: Config) -> dict:
-    """The config as JSON-able builtins (enums become their values), for checkpoints."""
-    return json.loads(json.dumps(asdict(cfg)))
-
-
 def _versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
@@ -132,7 +113,7 @@ class TrainingRun:
         if cfg.train.num_threads > 0:
             torch.set_num_threads(cfg.train.num_threads)
         self.device = resolve_device(cfg.device)
-        _seed_everything(cfg.seed)
+        torch.manual_seed(cfg.seed)
         self.data = load_data(cfg.dataset, cfg.seed)
         self.model = build_model(
             cfg.model,
@@ -158,10 +139,13 @@ class TrainingRun:
         self.train_sample = self.task.train_sample(sample_size, sample_gen)
         self.stopper = EarlyStopper(cfg.reg.early_stopping)
         self.records: list[EpochRecord] = []
+        self.first_epoch = 1
+        self.partial: dict[str, Any] | None = None  # a mid-epoch position to continue from
+        self.earlier_seconds = 0.0  # wall time of the invocations before a resume
+        self.stop_signal: int | None = None
+        self.started = time.perf_counter()
         self.checkpoints = out_dir / "checkpoints"
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
         self.metrics = JsonlWriter(out_dir / "metrics.jsonl")
-        num_params = sum(p.numel() for p in self.model.parameters())
         log.info(
             "data %s (%s): %d train / %d val / %d test examples; model: %d parameters on %s",
             cfg.dataset.name,
@@ -169,46 +153,51 @@ class TrainingRun:
             len(self.data.train),
             len(self.data.val),
             len(self.data.test),
-            num_params,
+            sum(p.numel() for p in self.model.parameters()),
             self.device,
         )
         log.info("regularizers: %s", active_regularizers(cfg.reg) or "none")
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
-        cfg, model, task = self.cfg, self.model, self.task
-        model.train()
-        task.start_epoch()
-        batches = task.epoch_batches(self.order_gen)
-        self.observer.start_epoch(epoch, len(batches))
-        zero = torch.zeros((), device=self.device)
-        loss_sum, penalty_sum, norm_sum = zero.clone(), zero.clone(), zero.clone()
-        params = [p for p in model.parameters() if p.requires_grad]
-        max_norm = cfg.reg.grad_clip if cfg.reg.grad_clip > 0 else math.inf
-        examples, tokens, start = 0, 0, time.perf_counter()
-        for i, batch in enumerate(batches, 1):
-            result = task.step(model, batch)
-            penalty = self.batch_penalty(result.hidden)
-            loss = result.loss
-            if penalty is not None:
-                loss = loss + penalty
-                penalty_sum += penalty.detach()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # With max_norm=inf this only measures the norm: it is recorded either way.
-            norm_sum += nn.utils.clip_grad_norm_(params, max_norm)
-            self.optimizer.step()
-            loss_sum += result.loss.detach() * result.examples
-            examples += result.examples
-            tokens += result.tokens
-            running = loss_sum.item() / examples if i % PROGRESS_EVERY == 0 else None
-            self.observer.batch_done(running)
-        seconds = time.perf_counter() - start
+    # -- checkpoints ------------------------------------------------------------------
+
+    def state(self, epoch: int, partial: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Everything needed to continue after `epoch` (and `partial`, mid-epoch)."""
         return {
-            "train_loss_running": loss_sum.item() / examples,
-            "penalty": penalty_sum.item() / len(batches),
-            "grad_norm": norm_sum.item() / len(batches),
-            "tokens_per_second": tokens / seconds,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "order": self.order_gen.get_state()},
+            "early_stopping": vars(self.stopper).copy(),
+            "partial": partial,
+            "wall_seconds": self.earlier_seconds + time.perf_counter() - self.started,
+            "config": json.loads(json.dumps(asdict(self.cfg))),
         }
+
+    def resume(self) -> None:
+        """Continue from checkpoints/last.pt; drop records of epochs it does not hold."""
+        last = self.checkpoints / "last.pt"
+        rows = read_jsonl(self.metrics.path) if self.metrics.path.exists() else []
+        if not last.exists():
+            log.info("no checkpoint yet in %s: starting from the beginning", self.out_dir)
+            rows = []
+        else:
+            state = load_checkpoint(last, self.device)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"]["torch"])
+            self.order_gen.set_state(state["rng"]["order"])
+            vars(self.stopper).update(state["early_stopping"])
+            self.first_epoch = state["epoch"] + 1
+            self.partial = state["partial"]
+            self.earlier_seconds = state["wall_seconds"]
+            rows = [row for row in rows if row["epoch"] <= state["epoch"]]
+            log.info("resuming after epoch %d from %s", state["epoch"], last)
+        write_jsonl(self.metrics.path, rows)
+        self.records = [EpochRecord.from_dict(row) for row in rows]
+
+    # -- the loop ---------------------------------------------------------------------
 
     def batch_penalty(self, hidden: BackboneOutput) -> torch.Tensor | None:
         """Weight penalties plus AR/TAR on this batch's activations; None when all are off."""
@@ -222,19 +211,68 @@ class TrainingRun:
             terms.append(temporal_activation_penalty(hidden.raw, reg.tar, hidden.mask))
         return sum(terms) if terms else None
 
-    def checkpoint(self, epoch: int) -> dict[str, Any]:
+    def _check(self, sums: dict[str, Any], epoch: int, batch: int) -> None:
+        if sums["bad"].item():
+            limit = self.cfg.train.max_loss
+            what = "non-finite" if limit is None else f"non-finite or above {limit}"
+            raise Diverged(f"the training loss became {what} in epoch {epoch} (by batch {batch})")
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg, model, task = self.cfg, self.model, self.task
+        model.train()
+        task.start_epoch()
+        order_before = self.order_gen.get_state()
+        batches = task.epoch_batches(self.order_gen)
+        zero = torch.zeros((), device=self.device)
+        sums: dict[str, Any] = {key: zero.clone() for key in SUM_KEYS}
+        sums.update(examples=0, tokens=0, seconds=0.0)
+        done = 0
+        if self.partial is not None:  # continue an epoch a signal stopped
+            sums, done = self.partial["sums"], self.partial["batches_done"]
+            task.state = self.partial["task_state"]
+            self.partial = None
+        self.observer.start_epoch(epoch, len(batches))
+        params = [p for p in model.parameters() if p.requires_grad]
+        max_norm = cfg.reg.grad_clip if cfg.reg.grad_clip > 0 else math.inf
+        max_loss = math.inf if cfg.train.max_loss is None else cfg.train.max_loss
+        start = time.perf_counter() - sums["seconds"]
+        for i, batch in enumerate(batches[done:], done + 1):
+            result = task.step(model, batch)
+            penalty = self.batch_penalty(result.hidden)
+            loss = result.loss if penalty is None else result.loss + penalty
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # With max_norm=inf this only measures the norm: it is recorded either way.
+            sums["grad_norm"] += nn.utils.clip_grad_norm_(params, max_norm)
+            self.optimizer.step()
+            data_loss = result.loss.detach()
+            sums["bad"] = sums["bad"] + (~torch.isfinite(data_loss) | (data_loss > max_loss))
+            sums["loss"] += data_loss * result.examples
+            if penalty is not None:
+                sums["penalty"] += penalty.detach()
+            sums["examples"] += result.examples
+            sums["tokens"] += result.tokens
+            if i % CHECK_EVERY == 0 or i == len(batches):
+                self._check(sums, epoch, i)
+                self.observer.batch_done(sums["loss"].item() / sums["examples"])
+            else:
+                self.observer.batch_done(None)
+            if self.stop_signal is not None and i < len(batches):
+                sums["seconds"] = time.perf_counter() - start
+                partial = {
+                    "batches_done": i,
+                    "sums": sums,
+                    "task_state": getattr(task, "state", None),
+                }
+                self.order_gen.set_state(order_before)  # replayed on resume
+                atomic_torch_save(self.state(epoch - 1, partial), self.checkpoints / "last.pt")
+                raise Interrupted(self.stop_signal)
+        seconds = time.perf_counter() - start
         return {
-            "epoch": epoch,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "order": self.order_gen.get_state()},
-            "early_stopping": {
-                "best_loss": self.stopper.best_loss,
-                "best_epoch": self.stopper.best_epoch,
-                "bad_epochs": self.stopper.bad_epochs,
-            },
-            "config": _plain_config(self.cfg),
+            "train_loss_running": sums["loss"].item() / sums["examples"],
+            "penalty": sums["penalty"].item() / len(batches),
+            "grad_norm": sums["grad_norm"].item() / len(batches),
+            "tokens_per_second": sums["tokens"] / seconds,
         }
 
     def run_epoch(self, epoch: int) -> EpochRecord:
@@ -255,6 +293,10 @@ class TrainingRun:
             task_metrics={f"train_{metric}": on_train[metric], f"val_{metric}": on_val[metric]},
             **fit_stats,
         )
+        if not math.isfinite(record.val_loss):
+            raise Diverged(f"the validation loss became non-finite in epoch {epoch}")
+        # The record first, then the checkpoint: a kill between the two leaves a record
+        # that resume drops and recomputes, never a checkpoint without its record.
         self.records.append(record)
         self.metrics.append(record.to_dict())
         log.info(
@@ -269,20 +311,21 @@ class TrainingRun:
             record.epoch_seconds,
         )
         if self.stopper.update(epoch, record.val_loss):
-            atomic_torch_save(self.checkpoint(epoch), self.checkpoints / "best.pt")
-        atomic_torch_save(self.checkpoint(epoch), self.checkpoints / "last.pt")
+            atomic_torch_save(self.state(epoch), self.checkpoints / "best.pt")
+        atomic_torch_save(self.state(epoch), self.checkpoints / "last.pt")
         self.observer.end_epoch(record)
+        if self.stop_signal is not None:
+            raise Interrupted(self.stop_signal)
         return record
 
     def test_at_best(self) -> dict[str, float] | None:
         best = self.checkpoints / "best.pt"
         if not best.exists():
             return None
-        state = torch.load(best, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(load_checkpoint(best, self.device)["model"])
         return self.task.evaluate(self.model, self.data.test)
 
-    def summary(self, status: str, wall_seconds: float, test: dict | None) -> dict[str, Any]:
+    def summary(self, status: str, test: dict | None, error: str | None) -> dict[str, Any]:
         curves = curve_summary(self.records, self.stopper.best_epoch, self.cfg.train.onset_patience)
         return {
             "status": status,
@@ -293,44 +336,83 @@ class TrainingRun:
             "test": test,
             "reg": active_regularizers(self.cfg.reg),
             "seed": self.cfg.seed,
-            "wall_seconds": wall_seconds,
+            "error": error,
+            "wall_seconds": self.earlier_seconds + time.perf_counter() - self.started,
             "versions": _versions(),
         }
 
 
-def fit(cfg: Config, out_dir: Path, observer: Observer | None = None) -> dict[str, Any]:
-    """Train one run into `out_dir`; return the summary, also written as summary.json.
-
-    summary.json is written however the run ends; an exception is re-raised after it.
-    """
-    started = time.perf_counter()
-    run = TrainingRun(cfg, out_dir, observer)
-    status, test = "failed", None
+@contextmanager
+def _stop_on_signals(run: TrainingRun) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the run to stop after the current batch; a second one acts at once."""
+    signals = (signal.SIGINT, signal.SIGTERM)
     try:
-        status = "completed"
-        for epoch in range(1, cfg.train.epochs + 1):
-            record = run.run_epoch(epoch)
-            if not math.isfinite(record.train_loss_running) or not math.isfinite(record.val_loss):
-                status = "diverged"
-                log.error("the loss became non-finite in epoch %d; stopping", epoch)
-                break
-            if run.stopper.should_stop:
+        previous = {s: signal.getsignal(s) for s in signals}
+
+        def request_stop(signum: int, frame: Any) -> None:
+            run.stop_signal = signum
+            log.warning("%s received: stopping after this batch", signal.Signals(signum).name)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+        for s in signals:
+            signal.signal(s, request_stop)
+    except ValueError:  # not the main thread (some launchers): signals keep their defaults
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _stopped_early(run: TrainingRun) -> bool:
+    if run.stopper.should_stop:
+        log.info(
+            "early stopping after epoch %d: no better validation loss for %d epochs",
+            run.records[-1].epoch if run.records else 0,
+            run.stopper.patience,
+        )
+    return run.stopper.should_stop
+
+
+def fit(
+    cfg: Config, out_dir: Path, observer: Observer | None = None, resume: bool = False
+) -> dict[str, Any]:
+    """Train one run into `out_dir` (continuing it with `resume`); return the summary.
+
+    summary.json is written however the run ends. Divergence ends the run with status
+    `diverged`; a signal raises Interrupted and an error re-raises, both after the summary.
+    """
+    run = TrainingRun(cfg, out_dir, observer)
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    if resume:
+        run.resume()
+    status, test, error = "completed", None, None
+    try:
+        with _stop_on_signals(run):
+            if _stopped_early(run):
                 status = "stopped_early"
-                log.info(
-                    "early stopping after epoch %d: no better validation loss for %d epochs",
-                    epoch,
-                    cfg.reg.early_stopping,
-                )
-                break
-        test = run.test_at_best()
-    except KeyboardInterrupt:
+            else:
+                for epoch in range(run.first_epoch, cfg.train.epochs + 1):
+                    run.run_epoch(epoch)
+                    if _stopped_early(run):
+                        status = "stopped_early"
+                        break
+    except Diverged as err:
+        status, error = "diverged", str(err)
+        log.error("%s; stopping (the best checkpoint so far is kept)", err)
+    except Interrupted:
         status = "interrupted"
         raise
-    except BaseException:
-        status = "failed"
+    except BaseException as err:
+        status, error = "failed", f"{type(err).__name__}: {err}"
         raise
     finally:
-        summary = run.summary(status, time.perf_counter() - started, test)
+        if status in ("completed", "stopped_early", "diverged"):
+            test = run.test_at_best()
+        summary = run.summary(status, test, error)
         atomic_write_json(out_dir / "summary.json", summary)
         if run.records:
             from lstm_overfit.plots import plot_curves

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -214,3 +215,74 @@ def test_incompatible_combination_fails_at_start(tmp_path: Path) -> None:
     [line] = result.stderr.strip().splitlines()
     assert "zoneout and model.bidirectional=true cannot be combined" in line
     assert not (tmp_path / "outputs").exists()
+
+
+def test_data_errors_give_one_line_exit_2_and_leave_no_folder(tmp_path: Path) -> None:
+    result = run_cli("train", "dataset=imdb", f"dataset.path={tmp_path / 'nowhere'}", cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "nowhere: no such folder; set dataset.path to a folder with train.jsonl.gz" in line
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not list((tmp_path / "outputs").glob("runs/*/*"))
+
+
+def test_tutorial_imdb_on_a_slice(tmp_path: Path, shared_data: Path) -> None:
+    result = run_cli(
+        "train",
+        "+experiment=tutorial_imdb",
+        f"dataset.path={shared_data / 'imdb'}",
+        f"dataset.cache_dir={tmp_path / 'cache'}",
+        "dataset.num_train=256",
+        "dataset.num_val=128",
+        "dataset.num_test=128",
+        "model.hidden_size=16",
+        "model.embedding_size=16",
+        "train.epochs=2",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    [folder] = run_folders(tmp_path)
+    config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())
+    assert config["model"]["bidirectional"] is True and config["reg"]["dropout"] == 0.5
+    summary = json.loads((folder / "summary.json").read_text())
+    assert set(summary["test"]) == {"loss", "acc"} and summary["epochs_run"] == 2
+    assert {"train_acc", "val_acc"} <= set(read_jsonl(folder / "metrics.jsonl")[0])
+
+
+def test_zaremba_small_schedule_on_a_ptb_slice(tmp_path: Path, shared_data: Path) -> None:
+    result = run_cli(
+        "train",
+        "+experiment=zaremba_small",
+        f"dataset.path={shared_data / 'ptb'}",
+        f"dataset.cache_dir={tmp_path / 'cache'}",
+        "dataset.num_train=3000",
+        "dataset.num_val=1000",
+        "dataset.num_test=1000",
+        "model.hidden_size=16",
+        "model.embedding_size=16",
+        "train.epochs=6",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    [folder] = run_folders(tmp_path)
+    rows = read_jsonl(folder / "metrics.jsonl")
+    assert [r["lr"] for r in rows] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25]
+    for row in rows:
+        assert row["val_ppl"] == pytest.approx(math.exp(row["val_loss"]))
+    summary = json.loads((folder / "summary.json").read_text())
+    assert set(summary["test"]) == {"loss", "ppl"}
+
+
+def test_forecasting_reports_mae_in_original_units(tmp_path: Path, shared_data: Path) -> None:
+    result = run_cli(
+        "train",
+        "dataset=sunspots",
+        f"dataset.path={shared_data / 'sunspots' / 'monthly.csv'}",
+        "train.epochs=2",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    [folder] = run_folders(tmp_path)
+    row = read_jsonl(folder / "metrics.jsonl")[-1]
+    assert row["val_mae"] > 1.0  # sunspot numbers, not normalized units
+    assert json.loads((folder / "summary.json").read_text())["test"]["mae"] > 1.0

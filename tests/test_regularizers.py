@@ -10,6 +10,7 @@ from torch import nn
 
 from lstm_overfit.config import ModelConfig, OptimConfig, PenaltyScope, RegConfig, Task
 from lstm_overfit.models import build_model
+from lstm_overfit.optim import build_optimizer
 from lstm_overfit.regularizers import (
     LockedDropout,
     LSTMLayer,
@@ -21,7 +22,6 @@ from lstm_overfit.regularizers import (
     penalty_fn,
     temporal_activation_penalty,
 )
-from lstm_overfit.train import build_optimizer
 from lstm_overfit.zoneout import zoneout_lstm
 
 

@@ -40,6 +40,7 @@ SUMMARY_KEYS = {
     "test",
     "reg",
     "seed",
+    "error",
     "wall_seconds",
     "versions",
 }

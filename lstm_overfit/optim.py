@@ -1,0 +1,36 @@
+"""Optimizer and learning-rate schedule from the config."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from lstm_overfit.config import OptimConfig, OptimizerName
+
+
+def build_optimizer(
+    cfg: OptimConfig, model: nn.Module, weight_decay: float, decayed: list[torch.Tensor]
+) -> torch.optim.Optimizer:
+    """Decoupled weight decay acts on `decayed` only (weight matrices by default).
+
+    With weight decay, Adam becomes AdamW: the decay shrinks weights directly instead of
+    passing through Adam's per-parameter scaling as an L2 gradient would. For plain SGD the
+    two are the same thing, so SGD's own weight_decay is used.
+    """
+    decayed_ids = {id(p) for p in decayed}
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if id(p) in decayed_ids], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decayed_ids], "weight_decay": 0.0},
+    ]
+    if cfg.name == OptimizerName.sgd:
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.name == OptimizerName.adamw or weight_decay > 0:
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.Adam(groups, lr=cfg.lr)
+
+
+def step_decay(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> LambdaLR:
+    """lr * lr_decay ** (epochs past lr_decay_start), stepped once per epoch."""
+    return LambdaLR(optimizer, lambda done: cfg.lr_decay ** max(0, done + 1 - cfg.lr_decay_start))
