@@ -137,7 +137,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
+    epochs: int = 40
     batch_size: int = 32
     eval_batch_size: int = 256
     # Size of the fixed training sample on which train_loss is measured in eval mode, in

@@ -147,16 +147,17 @@ def overfit_onset(
     """First epoch (1-based) after which overfitting set in, or None.
 
     Epoch e qualifies when its validation loss is the best so far, each of the next
-    `patience` epochs has a higher validation loss, and each has a lower training loss
-    than epoch e: validation got worse while training kept improving.
+    `patience` epochs has a higher validation loss, and training loss is lower at the end of
+    that stretch than at e: validation got worse while training kept improving.
     """
     best = math.inf
     for e in range(len(val_losses) - patience):
         if val_losses[e] >= best:
             continue
         best = val_losses[e]
-        following = range(e + 1, e + 1 + patience)
-        if all(val_losses[t] > best and train_losses[t] < train_losses[e] for t in following):
+        window = range(e + 1, e + 1 + patience)
+        rose = all(val_losses[t] > best for t in window)
+        if rose and train_losses[e + patience] < train_losses[e]:
             return e + 1
     return None
 
