@@ -147,6 +147,10 @@ class TrainConfig:
     onset_patience: int = 3
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     progress: bool = True
+    # Language modelling: optimize the per-token loss summed over the BPTT steps (averaged
+    # over the batch), as Zaremba et al. (2014) did, instead of its mean. Their learning rate
+    # and clipping threshold are set for that scale. Records stay per-token means.
+    lm_sum_over_steps: bool = False
     # Stop with status `diverged` when a batch loss exceeds this (a NaN or infinite loss
     # always does).
     max_loss: float | None = None

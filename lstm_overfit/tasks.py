@@ -33,6 +33,8 @@ class StepResult:
     hidden: BackboneOutput
     examples: int  # rows in the batch, the weight of its loss in an epoch mean
     tokens: int  # real steps processed
+    # The optimized objective is loss * objective_scale (language models may sum over steps).
+    objective_scale: float = 1.0
 
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -117,6 +119,7 @@ class LanguageModelTask:
 
     def __init__(self, data: TaskData, cfg: TrainConfig, device: torch.device, bptt: int):
         self.data, self.cfg, self.device, self.bptt = data, cfg, device, bptt
+        self.sum_over_steps = cfg.lm_sum_over_steps
         self.train_rows = batchify(data.train, cfg.batch_size).to(device)
         self.state: State | None = None
 
@@ -139,10 +142,10 @@ class LanguageModelTask:
         inputs, targets = self._window(self.train_rows, start)
         out = model(inputs, self.state)
         self.state = detach_state(out.hidden.state)
-        loss = F.cross_entropy(
-            out.prediction.reshape(-1, out.prediction.shape[-1]), targets.reshape(-1)
-        )
-        return StepResult(loss, out.hidden, targets.numel(), targets.numel())
+        logits = out.prediction.reshape(-1, out.prediction.shape[-1])
+        loss = F.cross_entropy(logits, targets.reshape(-1))
+        scale = float(targets.shape[1]) if self.sum_over_steps else 1.0
+        return StepResult(loss, out.hidden, targets.numel(), targets.numel(), scale)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: Stream) -> dict[str, float]:

@@ -239,7 +239,9 @@ class TrainingRun:
         for i, batch in enumerate(batches[done:], done + 1):
             result = task.step(model, batch)
             penalty = self.batch_penalty(result.hidden)
-            loss = result.loss if penalty is None else result.loss + penalty
+            loss = result.loss * result.objective_scale
+            if penalty is not None:
+                loss = loss + penalty
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # With max_norm=inf this only measures the norm: it is recorded either way.

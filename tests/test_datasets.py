@@ -378,3 +378,18 @@ def test_jobs_preparing_one_cache_at_once_agree(imdb_folder, tmp_path) -> None:
     assert results[0] == results[1] == results[2]
     assert len(list(Path(cache).glob("imdb-*.pt"))) == 1
     assert not list(Path(cache).glob("*.tmp"))
+
+
+def test_zaremba_objective_sums_the_loss_over_the_bptt_steps(tmp_path) -> None:
+    """With lm_sum_over_steps the gradient is bptt times the per-token mean's gradient."""
+    write_corpus(tmp_path / "c", gz=False)
+    data = load_data(lm_config(tmp_path / "c", tmp_path), seed=0)
+    grads = []
+    for summed in (False, True):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(8, 8, 1, False), RegConfig(), Task.lm, data.vocab_size)
+        cfg = TrainConfig(batch_size=2, lm_sum_over_steps=summed)
+        result = LanguageModelTask(data, cfg, torch.device("cpu"), bptt=3).step(model, 0)
+        (result.loss * result.objective_scale).backward()
+        grads.append(model.decoder.bias.grad.clone())
+    torch.testing.assert_close(grads[1], 3 * grads[0])
