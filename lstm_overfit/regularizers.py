@@ -11,6 +11,7 @@ there (Krueger et al. 2016), so evaluation is deterministic either way.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 
 import torch
@@ -114,6 +115,9 @@ def embedding_dropout(
     return F.embedding(tokens, weight, embedding.padding_idx)
 
 
+NON_CONTIGUOUS_WARNING = "RNN module weights are not part of single contiguous chunk"
+
+
 class LSTMLayer(nn.Module):
     """One (bi)directional LSTM layer with optional weight drop and zoneout.
 
@@ -179,7 +183,11 @@ class LSTMLayer(nn.Module):
         if lengths is not None:
             x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         if dropping:
-            out, final = functional_call(self.lstm, self._dropped_hh(), (x, state))
+            with warnings.catch_warnings():
+                # cuDNN copies weights that are not in its flat buffer into one at every call,
+                # and says so each time; a freshly dropped W_hh is never in that buffer.
+                warnings.filterwarnings("ignore", message=NON_CONTIGUOUS_WARNING)
+                out, final = functional_call(self.lstm, self._dropped_hh(), (x, state))
         else:
             out, final = self.lstm(x, state)
         if lengths is not None:
