@@ -6,6 +6,7 @@ the task, so `--help` and configuration mistakes answer at once.
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -64,6 +65,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
 
 
+# A full disk, a read-only or forbidden folder: the run cannot save its work.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 # What Hydra writes into a run folder before the task starts.
 HYDRA_FILES = {".hydra", "run.log"}
 
@@ -72,7 +75,7 @@ def _discard_if_fresh(out_dir: Path) -> None:
     """A run stopped by bad input before it wrote anything leaves no folder behind."""
     import shutil
 
-    if not out_dir.is_dir() or {p.name for p in out_dir.iterdir()} > HYDRA_FILES:
+    if not out_dir.is_dir() or not {p.name for p in out_dir.iterdir()} <= HYDRA_FILES:
         return
     shutil.rmtree(out_dir)
     # Also the date and outputs folders Hydra made for it, if nothing else is in them.
@@ -119,6 +122,8 @@ def _train_task(dict_cfg: Any) -> float:
         )
         sys.exit(128 + stop.signum)
     except OSError as err:
+        if err.errno not in WRITE_ERRORS:
+            raise
         where = err.filename or out_dir
         print(
             f"lstm-overfit: error: cannot write {where}: {err.strerror or err}; free space or "
