@@ -24,12 +24,15 @@ Train LSTMs and measure how they overfit, with and without regularization.
 commands:
   train [OVERRIDES...]     one training run; add -m for a sweep over comma-separated values
                            (`lstm-overfit train --help` lists every config group and key)
+  report PATH... [--out DIR]
+                           tables and plots over run and sweep folders
 
 examples:
   lstm-overfit train                            the default run: synthetic data, ~30 s on CPU
   lstm-overfit train +reg=l2                    the same with an L2 penalty
   lstm-overfit train +reg=[l2,dropout] reg.dropout=0.3
   lstm-overfit train -m +reg=l1,l2 seed=0,1     a sweep of four runs
+  lstm-overfit report outputs/sweeps/DATE/TIME  which regularizer, how strong, how sure
 
 exit status: 0 success, 1 a run failed (diverged, data error), 2 a usage or config error.
 """
@@ -93,6 +96,7 @@ def _train_task(dict_cfg: Any) -> float:
     from omegaconf import OmegaConf
 
     from lstm_overfit.console import RichProgress, print_summary
+    from lstm_overfit.records import atomic_write_json
     from lstm_overfit.train import Interrupted, fit
 
     hydra_cfg = HydraConfig.get()
@@ -108,8 +112,9 @@ def _train_task(dict_cfg: Any) -> float:
         else:
             summary = fit(cfg, out_dir, resume=resume)
     except ConfigError as err:
-        if multirun:
+        if multirun:  # the job is recorded as failed and the sweep goes on
             log.error("%s", err)
+            atomic_write_json(out_dir / "summary.json", {"status": "failed", "error": str(err)})
             return float("nan")
         if not resume:
             _discard_if_fresh(out_dir)
@@ -150,6 +155,12 @@ def _run_hydra_train(argv: list[str]) -> None:
     )
     sys.argv = ["lstm-overfit train", *argv]
     task()
+    from lstm_overfit.callbacks import failed_jobs
+
+    if failed_jobs:
+        listed = "; ".join(f"{folder} ({status})" for folder, status in failed_jobs)
+        print(f"lstm-overfit: {len(failed_jobs)} job(s) did not succeed: {listed}", file=sys.stderr)
+        sys.exit(EXIT_RUN_FAILED)
 
 
 def _check_before_running(argv: list[str]) -> list[str] | None:
@@ -195,7 +206,32 @@ def train(argv: list[str]) -> None:
         sys.exit(130)
 
 
-COMMANDS = {"train": train}
+def report(argv: list[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="lstm-overfit report",
+        description="Aggregate run and sweep folders: mean +- std over seeds per "
+        "configuration, against the unregularized baseline.",
+        epilog="example: lstm-overfit report outputs/sweeps/2026-01-01/12-00-00-abc123",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, help="run or sweep folders (any mix)")
+    parser.add_argument("--out", type=Path, help="where to write (default: the first path)")
+    args = parser.parse_args(argv)
+    for path in args.paths:
+        if not path.is_dir():
+            usage_error(f"{path}: no such folder; give run or sweep folders")
+    from lstm_overfit.console import print_report
+    from lstm_overfit.report import find_runs, table_rows, write_report
+
+    runs = find_runs(args.paths)
+    if not runs:
+        usage_error(f"no runs under {', '.join(map(str, args.paths))} (no .hydra/overrides.yaml)")
+    out = args.out or args.paths[0]
+    print_report(table_rows(write_report(runs, out)), out)
+
+
+COMMANDS = {"train": train, "report": report}
 
 
 def main() -> None:

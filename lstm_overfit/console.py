@@ -90,3 +90,15 @@ def print_summary(summary: dict[str, Any], run_dir: Path, console: Console | Non
             table.add_row(key, _fmt(summary[key]))
     console.print(table)
     console.print(f"run folder: {run_dir}")
+
+
+def print_report(rows: list[dict[str, str]], out: Path, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title="runs by configuration (mean ± std over seeds)")
+    for column in rows[0] if rows else []:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = "bold green" if row["vs baseline"] == "baseline" else None
+        table.add_row(*row.values(), style=style)
+    console.print(table)
+    console.print(f"report written to {out} (summary.csv, report.md, plots)")

@@ -34,9 +34,12 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    text = json.dumps(obj, indent=2, allow_nan=True) + "\n"
+def atomic_write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -71,8 +74,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """Replace a JSON-lines file whole, atomically."""
-    text = "".join(json.dumps(row) + "\n" for row in rows)
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 @dataclass

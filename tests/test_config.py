@@ -28,7 +28,7 @@ def preset_overrides() -> list[str]:
     overrides = []
     for path in sorted(CONF.glob("*/*.yaml")):
         group, name = path.parent.name, path.stem
-        added = group in ("reg", "experiment")
+        added = group in ("reg", "experiment", "sweep")
         overrides.append(f"{'+' if added else ''}{group}={name}")
     return overrides
 

@@ -1,0 +1,30 @@
+"""Hydra callbacks: at the end of every sweep, the sweep report and the list of failures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+
+log = logging.getLogger(__name__)
+
+FAILED = ("failed", "diverged")
+# Jobs of the last sweep that failed or diverged: the CLI's exit status reads it.
+failed_jobs: list[tuple[Path, str]] = []
+
+
+class SweepReport(Callback):
+    """Writes summary.csv, report.md and the plots into the sweep folder."""
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        from lstm_overfit.report import find_runs, write_report
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        runs = find_runs([sweep_dir]) if sweep_dir.is_dir() else []
+        if not runs:
+            return
+        write_report(runs, sweep_dir)
+        failed_jobs[:] = [(run.folder, run.status) for run in runs if run.status in FAILED]
+        log.info("sweep report: %s", sweep_dir / "report.md")
