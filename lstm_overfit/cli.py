@@ -89,6 +89,19 @@ def _discard_if_fresh(out_dir: Path) -> None:
         parent.rmdir()
 
 
+def _fair_threads(launcher: Any) -> int:
+    """Torch threads per job when a launcher runs jobs side by side: the cores shared out,
+    so a 4-job sweep on 2 cores does not oversubscribe. 0 (torch's default) otherwise."""
+    import os
+
+    n_jobs = launcher.get("n_jobs") if "joblib" in str(launcher.get("_target_", "")) else None
+    if n_jobs is None:
+        return 0
+    cores = os.cpu_count() or 1
+    parallel = cores if n_jobs <= 0 else min(n_jobs, cores)
+    return max(1, cores // parallel)
+
+
 def _train_task(dict_cfg: Any) -> float:
     """The Hydra task: one run into Hydra's output folder. Returns best validation loss."""
     from hydra.core.hydra_config import HydraConfig
@@ -103,6 +116,8 @@ def _train_task(dict_cfg: Any) -> float:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     out_dir = Path(hydra_cfg.runtime.output_dir)
     cfg: Config = OmegaConf.to_object(dict_cfg)
+    if multirun and cfg.train.num_threads == 0:
+        cfg.train.num_threads = _fair_threads(hydra_cfg.launcher)
     resume = cfg.resume is not None
     try:
         validate(cfg)

@@ -157,6 +157,7 @@ class TrainingRun:
             self.device,
         )
         log.info("regularizers: %s", active_regularizers(cfg.reg) or "none")
+        log.info("torch threads: %d", torch.get_num_threads())
 
     # -- checkpoints ------------------------------------------------------------------
 

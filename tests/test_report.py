@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,22 @@ def test_report_on_nothing_says_so(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())  # nothing written
     missing = run_cli("report", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.returncode == 2 and "no such folder" in missing.stderr
+
+
+@pytest.mark.slow
+def test_parallel_sweep_shares_the_cores(tmp_path: Path) -> None:
+    result = run_cli(
+        "train",
+        "-m",
+        "hydra/launcher=local_parallel",
+        "hydra.launcher.n_jobs=2",
+        "+experiment=smoke",
+        "seed=0,1",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    logs = sorted(tmp_path.glob("outputs/sweeps/*/*/*/run.log"))
+    assert len(logs) == 2
+    cores = os.cpu_count()
+    for log in logs:
+        assert f"torch threads: {max(1, cores // min(2, cores))}" in log.read_text()
