@@ -55,6 +55,7 @@ def check_overrides(config_dir: Path, overrides: list[str], multirun: bool = Fal
     """Compose and validate each job the overrides describe, and check that the output
     folder can be created; raise ConfigError on a mistake."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
@@ -63,6 +64,7 @@ def check_overrides(config_dir: Path, overrides: list[str], multirun: bool = Fal
                 cfg = compose(config_name="config", overrides=job, return_hydra_config=True)
             except Exception as err:  # Hydra and OmegaConf raise several unrelated types
                 raise ConfigError(describe_compose_error(err)) from None
+            HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the output folders
             output = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
             del cfg.hydra
             obj: Config = OmegaConf.to_object(cfg)

@@ -205,7 +205,7 @@ def test_regularizers_compose(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     [folder] = run_folders(tmp_path)
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["reg"] == {"locked_dropout": 0.5, "weight_drop": 0.5, "ar": 2.0, "tar": 1.0}
+    assert summary["reg"] == {"locked_dropout": 0.5, "weight_drop": 0.8, "ar": 2.0, "tar": 1000.0}
     assert all(row["penalty"] > 0 for row in read_jsonl(folder / "metrics.jsonl"))
 
 
