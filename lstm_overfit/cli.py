@@ -102,6 +102,16 @@ def _fair_threads(launcher: Any) -> int:
     return max(1, cores // parallel)
 
 
+def _finished_summary(out_dir: Path) -> dict | None:
+    import json
+
+    from lstm_overfit.preflight import FINISHED
+
+    path = out_dir / "summary.json"
+    summary = json.loads(path.read_text()) if path.is_file() else None
+    return summary if summary and summary.get("status") in FINISHED else None
+
+
 def _train_task(dict_cfg: Any) -> float:
     """The Hydra task: one run into Hydra's output folder. Returns best validation loss."""
     from hydra.core.hydra_config import HydraConfig
@@ -119,6 +129,12 @@ def _train_task(dict_cfg: Any) -> float:
     if multirun and cfg.train.num_threads == 0:
         cfg.train.num_threads = _fair_threads(hydra_cfg.launcher)
     resume = cfg.resume is not None
+    if multirun and resume:
+        done = _finished_summary(out_dir)
+        if done is not None:  # a resumed sweep skips the jobs that already ended
+            log.info("already %s: %s", done["status"], out_dir)
+            best = done.get("best_val_loss")
+            return float("nan") if best is None else best
     try:
         validate(cfg)
         if cfg.train.progress and not multirun:
@@ -186,7 +202,7 @@ def _check_before_running(argv: list[str]) -> list[str] | None:
     """
     from hydra._internal.utils import get_args_parser
 
-    from lstm_overfit.preflight import check_overrides, resume_overrides
+    from lstm_overfit.preflight import check_overrides, resume_overrides, resume_sweep_overrides
 
     args = get_args_parser().parse_args(argv)
     inspecting = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
@@ -198,11 +214,15 @@ def _check_before_running(argv: list[str]) -> list[str] | None:
     register_resolvers()
     try:
         overrides = args.overrides
-        if not args.multirun and any(o.startswith("resume=") for o in overrides):
-            overrides = resume_overrides(overrides)
-            if overrides is None:
-                return None
-            argv = overrides
+        if any(o.startswith("resume=") for o in overrides):
+            if args.multirun:
+                extra = resume_sweep_overrides(overrides)
+                overrides, argv = [*overrides, *extra], [*argv, *extra]
+            else:
+                overrides = resume_overrides(overrides)
+                if overrides is None:
+                    return None
+                argv = overrides
         check_overrides(config_dir(), overrides, args.multirun)
     except ConfigError as err:
         usage_error(str(err))

@@ -128,6 +128,19 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
     return [*kept, *settings, f"resume={where}", f"hydra.run.dir={where}"]
 
 
+def resume_sweep_overrides(overrides: list[str]) -> list[str]:
+    """`-m ... resume=SWEEP_DIR`: the same sweep again, into SWEEP_DIR. Its jobs that ended
+    are skipped; the others continue from their last checkpoint or start."""
+    value = [o for o in overrides if o.startswith("resume=")][-1].partition("=")[2]
+    folder = Path(value).expanduser()
+    if not (folder / "multirun.yaml").is_file():
+        raise ConfigError(
+            f"resume={value} is not a sweep folder (no multirun.yaml in it); with -m, point it "
+            "at a sweep's folder, such as outputs/sweeps/<date>/<time>-<id>"
+        )
+    return [f"hydra.sweep.dir={folder.resolve()}"]
+
+
 def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 

@@ -315,3 +315,45 @@ def test_bad_input_catalogue(tmp_path: Path, case: str) -> None:
     assert "Traceback" not in result.stdout + result.stderr
     after = sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts)
     assert after == before  # no run folder, no summary, nothing else touched
+
+
+SWEEP = [
+    "train",
+    "-m",
+    "seed=0,1,2",
+    "train.epochs=3",
+    "dataset.num_train=3000",
+    "train.num_threads=1",
+]
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path: Path) -> None:
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    assert run_cli(*SWEEP, cwd=straight).returncode == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [EXE, *SWEEP], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("outputs/sweeps/*/*/1-*/metrics.jsonl")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.kill()  # job 0 done, job 1 in its second epoch, job 2 never started
+    proc.wait()
+    [sweep] = tmp_path.glob("outputs/sweeps/*/*")
+    first = next(sweep.glob("0-*")) / "summary.json"
+    stamp = first.stat().st_mtime_ns
+    assert not list(sweep.glob("2-*"))
+    result = run_cli(*SWEEP, f"resume={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert first.stat().st_mtime_ns == stamp  # the finished job was skipped
+    [done] = straight.glob("outputs/sweeps/*/*")
+    for job in ("0-", "1-", "2-"):
+        assert outcome(next(sweep.glob(f"{job}*"))) == outcome(next(done.glob(f"{job}*")))
+
+
+def test_resume_of_a_sweep_needs_a_sweep_folder(tmp_path: Path) -> None:
+    result = run_cli("train", "-m", "seed=0,1", f"resume={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 2 and "is not a sweep folder" in result.stderr
