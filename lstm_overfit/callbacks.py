@@ -8,9 +8,10 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from lstm_overfit.records import FAILED
+
 log = logging.getLogger(__name__)
 
-FAILED = ("failed", "diverged")
 # Jobs of the last sweep that failed or diverged: the CLI's exit status reads it.
 failed_jobs: list[tuple[Path, str]] = []
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lstm_overfit.config import Config, ConfigError, register_configs, validate
+from lstm_overfit.records import FAILED, FINISHED
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ exit status: 0 success, 1 a run failed (diverged, data error), 2 a usage or conf
 
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
-FAILED_STATUSES = ("diverged", "failed")
 
 
 def config_dir() -> Path:
@@ -105,8 +105,6 @@ def _fair_threads(launcher: Any) -> int:
 def _finished_summary(out_dir: Path) -> dict | None:
     import json
 
-    from lstm_overfit.preflight import FINISHED
-
     path = out_dir / "summary.json"
     summary = json.loads(path.read_text()) if path.is_file() else None
     return summary if summary and summary.get("status") in FINISHED else None
@@ -169,7 +167,7 @@ def _train_task(dict_cfg: Any) -> float:
         sys.exit(EXIT_RUN_FAILED)
     if not multirun:
         print_summary(summary, out_dir)
-        if summary["status"] in FAILED_STATUSES:
+        if summary["status"] in FAILED:
             print(f"lstm-overfit: the run {summary['status']}: {summary['error']}", file=sys.stderr)
             sys.exit(EXIT_RUN_FAILED)
     best = summary["best_val_loss"]

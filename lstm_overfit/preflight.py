@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from lstm_overfit.config import Config, ConfigError, validate
+from lstm_overfit.records import FINISHED
 
 
 def _job_override_lists(overrides: list[str]) -> list[list[str]]:
@@ -88,7 +89,6 @@ def check_writable(folder: Path) -> None:
         ) from None
 
 
-FINISHED = ("completed", "stopped_early", "diverged")
 # Settings that may change when a run continues: they do not touch what it computes (thread
 # count can move the last bits of a float sum; the device, more).
 RESUME_SETTINGS = ("train.progress=", "train.num_threads=", "device=")

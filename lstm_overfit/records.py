@@ -11,9 +11,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import torch
-
-STATUSES = ("completed", "stopped_early", "diverged", "failed", "interrupted")
+# How a run ended. Finished runs are not resumed; usable ones count in reports; failed ones
+# make a command exit with status 1.
+FINISHED = ("completed", "stopped_early", "diverged")
+USABLE = ("completed", "stopped_early")
+FAILED = ("diverged", "failed")
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -43,6 +45,8 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
+    import torch  # here, so that reading records does not load torch
+
     _atomic_write(path, lambda f: torch.save(obj, f))
 
 

@@ -20,9 +20,8 @@ from typing import Any
 
 import yaml
 
-from lstm_overfit.records import atomic_write_text, read_jsonl
+from lstm_overfit.records import USABLE, atomic_write_text, read_jsonl
 
-USABLE = ("completed", "stopped_early")
 # Overrides that say where or how a run executes, not what it computes.
 NOT_CONFIGURATION = (
     "seed",

@@ -91,9 +91,9 @@ Split = Sequences | Stream | Windows
 @dataclass
 class TaskData:
     task: Task
-    train: Any  # Split of the task's kind
-    val: Any
-    test: Any
+    train: Split  # all three of the task's kind
+    val: Split
+    test: Split
     vocab_size: int = 0  # 0 for forecasting (real-valued input)
     num_classes: int = 0
     # Expected loss of the best possible predictor on the validation split, where known.

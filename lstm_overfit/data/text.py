@@ -6,8 +6,6 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-import torch
-
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 
 # Words (with an inner apostrophe: don't, it's) or single punctuation marks.
@@ -51,14 +49,3 @@ class Vocabulary:
         if unk is None:
             return [stoi[t] for t in tokens]
         return [stoi.get(t, unk) for t in tokens]
-
-
-def pad_sequences(sequences: Sequence[Sequence[int]], max_len: int) -> tuple[torch.Tensor, ...]:
-    """Right-padded (N, longest) id matrix (padding id 0) and the lengths, cut at max_len."""
-    lengths = torch.tensor([max(1, min(len(s), max_len)) for s in sequences], dtype=torch.long)
-    out = torch.zeros(len(sequences), int(lengths.max()) if len(sequences) else 0, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        cut = seq[:max_len]
-        if cut:
-            out[row, : len(cut)] = torch.tensor(cut, dtype=torch.long)
-    return out, lengths
