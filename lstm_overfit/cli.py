@@ -118,7 +118,8 @@ def _train_task(dict_cfg: Any) -> float:
 
     from lstm_overfit.console import RichProgress, print_summary
     from lstm_overfit.records import atomic_write_json
-    from lstm_overfit.train import Interrupted, fit
+    from lstm_overfit.stopping import Interrupted
+    from lstm_overfit.train import fit
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN

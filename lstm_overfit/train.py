@@ -14,10 +14,7 @@ import json
 import logging
 import math
 import platform
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +45,7 @@ from lstm_overfit.regularizers import (
     penalty_fn,
     temporal_activation_penalty,
 )
+from lstm_overfit.stopping import Diverged, Interrupted, stop_on_signals
 from lstm_overfit.tasks import make_task
 
 log = logging.getLogger(__name__)
@@ -56,16 +54,6 @@ log = logging.getLogger(__name__)
 # divergence check. Reading it every batch would stall a GPU.
 CHECK_EVERY = 10
 SUM_KEYS = ("loss", "penalty", "grad_norm", "bad")
-
-
-class Diverged(Exception):
-    """The loss became non-finite or exceeded train.max_loss."""
-
-
-class Interrupted(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 class Observer(Protocol):
@@ -345,31 +333,6 @@ class TrainingRun:
         }
 
 
-@contextmanager
-def _stop_on_signals(run: TrainingRun) -> Iterator[None]:
-    """SIGINT/SIGTERM ask the run to stop after the current batch; a second one acts at once."""
-    signals = (signal.SIGINT, signal.SIGTERM)
-    try:
-        previous = {s: signal.getsignal(s) for s in signals}
-
-        def request_stop(signum: int, frame: Any) -> None:
-            run.stop_signal = signum
-            log.warning("%s received: stopping after this batch", signal.Signals(signum).name)
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-        for s in signals:
-            signal.signal(s, request_stop)
-    except ValueError:  # not the main thread (some launchers): signals keep their defaults
-        yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
 def _stopped_early(run: TrainingRun) -> bool:
     if run.stopper.should_stop:
         log.info(
@@ -394,7 +357,7 @@ def fit(
         run.resume()
     status, test, error = "completed", None, None
     try:
-        with _stop_on_signals(run):
+        with stop_on_signals(run):
             if _stopped_early(run):
                 status = "stopped_early"
             else:
