@@ -15,31 +15,38 @@ import tempfile
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
+from lstm_overfit.cli import config_dir
 from lstm_overfit.config import Config, RegConfig
 from lstm_overfit.train import TrainingRun
 
-PRESETS: dict[str, RegConfig] = {
+PRESET_NAMES = (
+    "l1",
+    "l2",
+    "dropout",
+    "locked_dropout",
+    "embedding_dropout",
+    "weight_drop",
+    "ar_tar",
+    "weight_decay",
+    "zoneout",
+    "awd",
+)
+
+
+def preset(name: str) -> RegConfig:
+    """The strengths of conf/reg/NAME.yaml, as `+reg=NAME` sets them."""
+    return RegConfig(
+        **OmegaConf.to_container(OmegaConf.load(config_dir() / "reg" / f"{name}.yaml"))
+    )
+
+
+PRESETS = {
     "none": RegConfig(),
-    "l1": RegConfig(l1=1e-5),
-    "l2": RegConfig(l2=1e-3),
-    "dropout": RegConfig(dropout=0.5),
-    "locked_dropout": RegConfig(locked_dropout=0.5),
-    "embedding_dropout": RegConfig(embedding_dropout=0.2),
-    "weight_drop": RegConfig(weight_drop=0.5),
-    "ar_tar": RegConfig(ar=2.0, tar=1.0),
-    "weight_decay": RegConfig(weight_decay=0.1),
-    "zoneout": RegConfig(zoneout=0.1),
-    "zoneout (plain Python loop)": RegConfig(zoneout=0.1, zoneout_compiled=False),
-    "awd": RegConfig(
-        locked_dropout_input=0.65,
-        locked_dropout_hidden=0.3,
-        locked_dropout_output=0.4,
-        embedding_dropout=0.1,
-        weight_drop=0.5,
-        ar=2.0,
-        tar=1.0,
-        weight_decay=1.2e-6,
+    **{name: preset(name) for name in PRESET_NAMES},
+    "zoneout (plain Python loop)": RegConfig(
+        **{**vars(preset("zoneout")), "zoneout_compiled": False}
     ),
 }
 

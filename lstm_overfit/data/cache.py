@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
-def default_cache_dir() -> Path:
+def cache_dir(configured: str | None) -> Path:
+    """dataset.cache_dir, else $XDG_CACHE_HOME/lstm-overfit (~/.cache/lstm-overfit)."""
+    if configured:
+        return Path(configured).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "lstm-overfit"
 
@@ -39,14 +42,14 @@ def cache_key(source_hash: str, settings: dict[str, Any]) -> str:
 
 
 def cached(
-    name: str, key: str, cache_dir: Path, build: Callable[[], dict[str, Any]]
+    name: str, key: str, folder: Path, build: Callable[[], dict[str, Any]]
 ) -> dict[str, Any]:
-    """Load `name-key.pt` from `cache_dir`, or build it once under a lock and store it."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{name}-{key}.pt"
+    """Load `name-key.pt` from `folder`, or build it once under a lock and store it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{key}.pt"
     if path.exists():
         return torch.load(path, weights_only=True)
-    with open(cache_dir / f"{name}-{key}.lock", "w") as lock:
+    with open(folder / f"{name}-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():  # another job built it while this one waited
             return torch.load(path, weights_only=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from lstm_overfit.config import DataConfig, Task
-from lstm_overfit.data.cache import cache_key, cached, default_cache_dir
+from lstm_overfit.data.cache import cache_dir, cache_key, cached
 from lstm_overfit.data.core import Stream, TaskData
 from lstm_overfit.data.files import (
     DataError,
@@ -77,8 +77,7 @@ def load(cfg: DataConfig, seed: int) -> TaskData:
 
     else:
         raise DataError(f"dataset {cfg.name} has no hub source; {FIX}")
-    cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
-    payload = cached(cfg.name, key, cache_dir, build)
+    payload = cached(cfg.name, key, cache_dir(cfg.cache_dir), build)
     caps = {"train": cfg.num_train, "val": cfg.num_val, "test": cfg.num_test}
     streams = {name: Stream(payload[name][: caps[name]]) for name in FILES}
     return TaskData(

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from lstm_overfit.config import DataConfig, Task
-from lstm_overfit.data.cache import cache_key, cached, default_cache_dir
+from lstm_overfit.data.cache import cache_dir, cache_key, cached
 from lstm_overfit.data.core import Sequences, TaskData
 from lstm_overfit.data.files import (
     DataError,
@@ -113,8 +113,7 @@ def load(cfg: DataConfig, seed: int) -> TaskData:
         def build() -> dict:
             return _process(cfg, rows, source)
 
-    cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
-    payload = cached("imdb", key, cache_dir, build)
+    payload = cached("imdb", key, cache_dir(cfg.cache_dir), build)
     splits = {name: Sequences(**payload[name]) for name in ("train", "val", "test")}
     return TaskData(
         task=Task.classify,
