@@ -276,4 +276,10 @@ def main() -> None:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         usage_error(f"unknown command '{command}'; valid commands: {', '.join(COMMANDS)}")
-    COMMANDS[command](rest)
+    try:
+        COMMANDS[command](rest)
+    except BrokenPipeError:  # output piped into a reader that stopped early (`| head`)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
