@@ -177,6 +177,7 @@ def curve_summary(
             "best_epoch": None,
             "best_val_loss": None,
             "gap_at_best": None,
+            "final_val_loss": None,
             "final_gap": None,
             "max_gap": None,
             "overfit_onset_epoch": None,
@@ -187,6 +188,7 @@ def curve_summary(
         "best_epoch": best_epoch,
         "best_val_loss": best.val_loss if best else None,
         "gap_at_best": best.gap if best else None,
+        "final_val_loss": records[-1].val_loss,
         "final_gap": records[-1].gap,
         "max_gap": max(r.gap for r in records),
         "overfit_onset_epoch": overfit_onset(

@@ -24,6 +24,7 @@ from lstm_overfit.records import USABLE, atomic_write_text, read_jsonl
 
 # Overrides that say where or how a run executes, not what it computes.
 NOT_CONFIGURATION = (
+    "sweep",
     "seed",
     "resume",
     "dataset.path",
@@ -32,7 +33,15 @@ NOT_CONFIGURATION = (
     "train.num_threads",
     "device",
 )
-NUMBERS = ("best_val_loss", "gap_at_best", "max_gap", "test_loss", "test_metric", "epochs_run")
+NUMBERS = (
+    "best_val_loss",
+    "final_val_loss",
+    "gap_at_best",
+    "max_gap",
+    "test_loss",
+    "test_metric",
+    "epochs_run",
+)
 
 
 @dataclass
@@ -165,6 +174,7 @@ def summary_csv(runs: list[Run]) -> str:
         "status",
         "best_epoch",
         "best_val_loss",
+        "final_val_loss",
         "gap_at_best",
         "final_gap",
         "max_gap",
@@ -200,7 +210,9 @@ def report_markdown(groups: list[Group]) -> str:
     lines = [
         "# Sweep report",
         "",
-        "Mean ± std over seeds (n runs); sorted by best validation loss.",
+        "Mean ± std over the n usable runs (completed or stopped early) of each configuration, "
+        "sorted by best validation loss; `vs baseline` is the difference of the mean best "
+        "validation loss from the unregularized configuration's.",
         "",
     ]
     lines.append("| " + " | ".join(header) + " |")
@@ -210,10 +222,8 @@ def report_markdown(groups: list[Group]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _strength_plot(groups: list[Group], number: str, path: Path, ylabel: str) -> None:
-    """One line per regularizer: the number against its strength (log x), std error bars."""
-    from matplotlib import pyplot as plt
-
+def _strength_lines(groups: list[Group], number: str) -> dict[str, list[tuple]]:
+    """For each regularizer alone: (strength, mean, std) of `number` per strength."""
     lines: dict[str, list[tuple[float, float, float]]] = {}
     for group in groups:
         reg, stats = group.reg, group.stats(number)
@@ -222,18 +232,41 @@ def _strength_plot(groups: list[Group], number: str, path: Path, ylabel: str) ->
         ((name, strength),) = reg.items()
         if isinstance(strength, (int, float)) and strength > 0:
             lines.setdefault(name, []).append((float(strength), stats[0], stats[1]))
+    return {name: sorted(points) for name, points in sorted(lines.items())}
+
+
+def _strength_plot(groups: list[Group], numbers: dict[str, str], path: Path, ylabel: str) -> None:
+    """One line per regularizer and number against strength (log x), std error bars; the
+    unregularized baseline as a horizontal line of the same style."""
+    from matplotlib import pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, points in sorted(lines.items()):
-        points.sort()
-        xs, ys, errs = zip(*points, strict=True)
-        ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=name)
     base = baseline_of(groups)
-    if base is not None and base.stats(number):
-        ax.axhline(base.stats(number)[0], color="grey", linestyle="--", label="no regularizer")
+    for (number, label), style in zip(numbers.items(), ("-", "--"), strict=False):
+        for i, (name, points) in enumerate(_strength_lines(groups, number).items()):
+            xs, ys, errs = zip(*points, strict=True)
+            color = f"C{i}"
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=errs,
+                marker="o",
+                capsize=3,
+                linestyle=style,
+                color=color,
+                label=f"{name}: {label}",
+            )
+        if base is not None and base.stats(number):
+            ax.axhline(
+                base.stats(number)[0],
+                color="grey",
+                linestyle=style,
+                label=f"no regularizer: {label}",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("strength")
     ax.set_ylabel(ylabel)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -270,9 +303,9 @@ def write_report(runs: list[Run], out: Path) -> list[Group]:
     atomic_write_text(out / "summary.csv", summary_csv(runs))
     atomic_write_text(out / "report.md", report_markdown(groups))
     if any(g.usable for g in groups):
-        _strength_plot(
-            groups, "best_val_loss", out / "val_loss_vs_strength.png", "best validation loss"
-        )
-        _strength_plot(groups, "gap_at_best", out / "gap_vs_strength.png", "gap at best epoch")
+        val = {"best_val_loss": "best", "final_val_loss": "last epoch"}
+        gap = {"gap_at_best": "at best epoch", "max_gap": "largest"}
+        _strength_plot(groups, val, out / "val_loss_vs_strength.png", "validation loss")
+        _strength_plot(groups, gap, out / "gap_vs_strength.png", "validation - training loss")
         _curves_overlay(groups, out / "curves_overlay.png")
     return groups

@@ -31,6 +31,7 @@ SUMMARY_KEYS = {
     "best_epoch",
     "best_val_loss",
     "gap_at_best",
+    "final_val_loss",
     "final_gap",
     "max_gap",
     "overfit_onset_epoch",
