@@ -29,7 +29,7 @@ commands:
                            tables and plots over run and sweep folders
 
 examples:
-  lstm-overfit train                            the default run: synthetic data, ~30 s on CPU
+  lstm-overfit train                            the default run: synthetic data, ~35 s on CPU
   lstm-overfit train +reg=l2                    the same with an L2 penalty
   lstm-overfit train +reg=[l2,dropout] reg.dropout=0.3
   lstm-overfit train -m +reg=l1,l2 seed=0,1     a sweep of four runs
