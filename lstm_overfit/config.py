@@ -34,6 +34,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"  # autocast to bfloat16, CUDA only
+
+
 class OptimizerName(str, Enum):
     adam = "adam"
     adamw = "adamw"
@@ -147,6 +152,9 @@ class TrainConfig:
     onset_patience: int = 3
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     progress: bool = True
+    # bf16 autocast for the forward passes, on CUDA only: on CPUs without bf16 matrix units
+    # it breaks oneDNN's LSTM kernel and runs many times slower.
+    precision: Precision = Precision.fp32
     # Language modelling: optimize the per-token loss summed over the BPTT steps (averaged
     # over the batch), as Zaremba et al. (2014) did, instead of its mean. Their learning rate
     # and clipping threshold are set for that scale. Records stay per-token means.

@@ -90,8 +90,10 @@ class EpochRecord:
     val_loss: float
     lr: float
     grad_norm: float  # mean global gradient norm over the epoch's batches, before clipping
-    epoch_seconds: float
-    tokens_per_second: float
+    epoch_seconds: float  # training and evaluation
+    tokens_per_second: float  # training only
+    eval_seconds: float = 0.0  # the two evaluation passes (training sample, validation)
+    ended_at: float = 0.0  # Unix time when the record was written
     task_metrics: dict[str, float] = field(default_factory=dict)  # train_acc, val_acc, ...
 
     @property
@@ -104,7 +106,8 @@ class EpochRecord:
         metrics = {k: v for k, v in row.items() if k.startswith(("train_", "val_"))}
         for key in ("train_loss", "train_loss_running", "val_loss"):
             metrics.pop(key)
-        return cls(**{k: row[k] for k in names}, task_metrics=metrics)
+        # Records written before eval_seconds and ended_at existed lack them.
+        return cls(**{k: row[k] for k in names if k in row}, task_metrics=metrics)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +122,8 @@ class EpochRecord:
             "grad_norm": self.grad_norm,
             "epoch_seconds": self.epoch_seconds,
             "tokens_per_second": self.tokens_per_second,
+            "eval_seconds": self.eval_seconds,
+            "ended_at": self.ended_at,
         }
 
 

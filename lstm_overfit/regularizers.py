@@ -200,13 +200,24 @@ class LSTMLayer(nn.Module):
         w_hh: torch.Tensor,
         state: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        # Zoneout's hand-written backward is written for one dtype: it runs in float32
+        # even under bf16 autocast.
+        with torch.autocast(x.device.type, enabled=False):
+            return self._zoneout_fp32(x.float(), w_hh, state)
+
+    def _zoneout_fp32(
+        self,
+        x: torch.Tensor,
+        w_hh: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         lstm = self.lstm
         batch, steps = x.shape[0], x.shape[1]
         if state is None:
             h = x.new_zeros(batch, lstm.hidden_size)
             c = x.new_zeros(batch, lstm.hidden_size)
         else:
-            h, c = state[0][0], state[1][0]
+            h, c = state[0][0].float(), state[1][0].float()
         # The input projection for every step at once: one large matrix product.
         gates_x = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
         gates_x = gates_x.transpose(0, 1).contiguous()

@@ -15,6 +15,7 @@ import logging
 import math
 import platform
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +25,7 @@ from torch import nn
 
 import lstm_overfit
 from lstm_overfit.checkpoints import load_checkpoint
-from lstm_overfit.config import Config, ConfigError, Device, active_regularizers
+from lstm_overfit.config import Config, ConfigError, Device, Precision, active_regularizers
 from lstm_overfit.data import load_data
 from lstm_overfit.embeddings import load_pretrained
 from lstm_overfit.models import BackboneOutput, build_model
@@ -85,6 +86,18 @@ def resolve_device(device: Device) -> torch.device:
     return torch.device(device.value)
 
 
+def autocast_for(precision: Precision, device: torch.device) -> AbstractContextManager:
+    """The context the forward passes run in: bf16 autocast on CUDA, or nothing."""
+    if precision == Precision.fp32:
+        return nullcontext()
+    if device.type != "cuda":
+        raise ConfigError(
+            f"train.precision=bf16 runs on CUDA only, and this run is on {device.type}: "
+            "use train.precision=fp32 (bf16 autocast is many times slower on CPU)"
+        )
+    return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
 def _versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
@@ -101,6 +114,7 @@ class TrainingRun:
         if cfg.train.num_threads > 0:
             torch.set_num_threads(cfg.train.num_threads)
         self.device = resolve_device(cfg.device)
+        self.autocast = autocast_for(cfg.train.precision, self.device)
         torch.manual_seed(cfg.seed)
         self.data = load_data(cfg.dataset, cfg.seed)
         self.model = build_model(
@@ -226,8 +240,9 @@ class TrainingRun:
         max_loss = math.inf if cfg.train.max_loss is None else cfg.train.max_loss
         start = time.perf_counter() - sums["seconds"]
         for i, batch in enumerate(batches[done:], done + 1):
-            result = task.step(model, batch)
-            penalty = self.batch_penalty(result.hidden)
+            with self.autocast:
+                result = task.step(model, batch)
+                penalty = self.batch_penalty(result.hidden)
             loss = result.loss * result.objective_scale
             if penalty is not None:
                 loss = loss + penalty
@@ -272,15 +287,20 @@ class TrainingRun:
         lr = self.optimizer.param_groups[0]["lr"]
         fit_stats = self.train_epoch(epoch)
         self.scheduler.step()
-        on_train = self.task.evaluate(self.model, self.train_sample)
-        on_val = self.task.evaluate(self.model, self.data.val)
+        eval_start = time.perf_counter()
+        with self.autocast:
+            on_train = self.task.evaluate(self.model, self.train_sample)
+            on_val = self.task.evaluate(self.model, self.data.val)
         metric = self.task.metric
+        end = time.perf_counter()
         record = EpochRecord(
             epoch=epoch,
             train_loss=on_train["loss"],
             val_loss=on_val["loss"],
             lr=lr,
-            epoch_seconds=time.perf_counter() - start,
+            epoch_seconds=end - start,
+            eval_seconds=end - eval_start,
+            ended_at=time.time(),
             task_metrics={f"train_{metric}": on_train[metric], f"val_{metric}": on_val[metric]},
             **fit_stats,
         )
@@ -314,7 +334,8 @@ class TrainingRun:
         if not best.exists():
             return None
         self.model.load_state_dict(load_checkpoint(best, self.device)["model"])
-        return self.task.evaluate(self.model, self.data.test)
+        with self.autocast:
+            return self.task.evaluate(self.model, self.data.test)
 
     def summary(self, status: str, test: dict | None, error: str | None) -> dict[str, Any]:
         curves = curve_summary(self.records, self.stopper.best_epoch, self.cfg.train.onset_patience)

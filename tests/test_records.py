@@ -81,7 +81,14 @@ def test_epoch_record_keys() -> None:
     row = record(1, 0.5, 0.75).to_dict()
     assert row["gap"] == 0.25
     assert {"epoch", "train_loss", "train_loss_running", "penalty", "val_loss", "gap"} <= set(row)
-    assert {"lr", "grad_norm", "epoch_seconds", "tokens_per_second"} <= set(row)
+    assert {"lr", "grad_norm", "epoch_seconds", "tokens_per_second", "eval_seconds"} <= set(row)
+    assert EpochRecord.from_dict(row) == record(1, 0.5, 0.75)
+
+
+def test_epoch_record_reads_rows_written_before_eval_seconds_existed() -> None:
+    row = record(1, 0.5, 0.75).to_dict()
+    del row["eval_seconds"], row["ended_at"]
+    assert EpochRecord.from_dict(row).eval_seconds == 0.0
 
 
 def test_atomic_json_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from lstm_overfit.records import read_jsonl
 from lstm_overfit.train import fit
 
 # Wall-clock fields: the only ones allowed to differ between a resumed run and a straight one.
-TIMING = {"epoch_seconds", "tokens_per_second", "wall_seconds"}
+TIMING = {"epoch_seconds", "tokens_per_second", "eval_seconds", "ended_at", "wall_seconds"}
 # Long enough epochs (about a second each on one thread) to be caught in the middle.
 RUN = [
     "train",
@@ -273,6 +273,8 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         )
     if name == "resume pointing at a folder that is not a run":
         return [f"resume={root}"], "is not a run folder (no .hydra/overrides.yaml in it)"
+    if name == "bf16 on a CPU":
+        return ["device=cpu", "train.precision=bf16"], "train.precision=bf16 runs on CUDA only"
     if name == "an output folder that cannot be written":
         return ["hydra.run.dir=/proc/lstm-overfit-test"], "cannot create the run folder"
     raise KeyError(name)
@@ -297,6 +299,7 @@ CATALOGUE = [
     "a CSV column that does not exist",
     "resume pointing at a folder that is not a run",
     "an output folder that cannot be written",
+    "bf16 on a CPU",
 ]
 
 

@@ -25,6 +25,8 @@ EPOCH_KEYS = {
     "grad_norm",
     "epoch_seconds",
     "tokens_per_second",
+    "eval_seconds",
+    "ended_at",
 }
 SUMMARY_KEYS = {
     "status",

@@ -1,0 +1,166 @@
+"""The reference for the runner's throughput: a bare PyTorch training loop.
+
+Written the way one would by hand: `nn.Embedding`, one multi-layer `nn.LSTM` (packed when
+lengths differ), dropout, a linear head, the optimizer, nothing else: no evaluation, no
+records, no checks. It trains on the same tensors as `lstm-overfit train` with the same
+overrides (same data, batch order, sizes, optimizer, learning rate, clipping) and prints the
+measured tokens per second of each epoch as JSON.
+
+    python benchmarks/bare_loop.py --epochs 3 dataset=ptb dataset.path=DIR model=small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from lstm_overfit.cli import config_dir, register_resolvers
+from lstm_overfit.config import Config, Task, register_configs
+from lstm_overfit.data import load_data
+from lstm_overfit.tasks import batchify, make_task
+from lstm_overfit.train import resolve_device
+
+
+def compose_config(overrides: list[str]) -> Config:
+    register_configs()
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return OmegaConf.to_object(compose(config_name="config", overrides=overrides))
+
+
+class BareModel(nn.Module):
+    def __init__(self, cfg: Config, vocab_size: int, outputs: int, every_step: bool) -> None:
+        super().__init__()
+        m, p = cfg.model, cfg.reg.dropout
+        self.every_step = every_step
+        self.embedding = nn.Embedding(vocab_size, m.embedding_size)
+        self.lstm = nn.LSTM(
+            m.embedding_size,
+            m.hidden_size,
+            m.num_layers,
+            batch_first=True,
+            bidirectional=m.bidirectional,
+            dropout=p if m.num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(p)
+        self.head = nn.Linear(m.hidden_size * (2 if m.bidirectional else 1), outputs)
+
+    def forward(self, tokens, lengths=None, state=None):
+        x = self.dropout(self.embedding(tokens))
+        if self.every_step:  # language model: a prediction at every step, the state carried
+            out, state = self.lstm(x, state)
+            return self.head(self.dropout(out)), state
+        if lengths is not None:
+            x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(x)
+        last = torch.cat((h[-2], h[-1]), -1) if self.lstm.bidirectional else h[-1]
+        return self.head(self.dropout(last)), None
+
+
+def forward_flops_per_token(cfg: Config, vocab_size: int, every_step: bool) -> float:
+    """Multiply-adds x 2 of the LSTM layers (and of a decoder applied at every step)."""
+    m = cfg.model
+    directions = 2 if m.bidirectional else 1
+    flops, width = 0.0, m.embedding_size
+    for _ in range(m.num_layers):
+        flops += directions * 2 * 4 * m.hidden_size * (width + m.hidden_size)
+        width = m.hidden_size * directions
+    if every_step:
+        flops += 2 * width * vocab_size
+    return flops
+
+
+def epoch_batches(cfg: Config, data, task, gen: torch.Generator, device) -> list[tuple]:
+    """The epoch's batches as ready tensors on the device, in the runner's order."""
+    if data.task == Task.lm:
+        rows, bptt = batchify(data.train, cfg.train.batch_size).to(device), cfg.dataset.bptt
+        windows = []
+        for start in range(0, rows.shape[1] - 1, bptt):
+            length = min(bptt, rows.shape[1] - 1 - start)
+            windows.append(
+                (rows[:, start : start + length], rows[:, start + 1 : start + 1 + length])
+            )
+        return windows
+    batches = []
+    for index in task.epoch_batches(gen):
+        tokens, lengths, labels = data.train.batch(index)
+        packed = None if bool((lengths == tokens.shape[1]).all()) else lengths
+        batches.append((tokens.to(device), packed, labels.to(device), int(lengths.sum())))
+    return batches
+
+
+def train_epoch(model, optimizer, batches, cfg: Config, lm: bool) -> int:
+    model.train()
+    tokens_seen, state = 0, None
+    for batch in batches:
+        if lm:
+            inputs, targets = batch
+            logits, state = model(inputs, state=state)
+            state = tuple(s.detach() for s in state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            if cfg.train.lm_sum_over_steps:
+                loss = loss * targets.shape[1]
+            tokens_seen += targets.numel()
+        else:
+            tokens, lengths, labels, real = batch
+            logits, _ = model(tokens, lengths)
+            loss = F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.float())
+            tokens_seen += real
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.reg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.reg.grad_clip)
+        optimizer.step()
+    return tokens_seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    cfg = compose_config(args.overrides)
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg.dataset, cfg.seed)
+    lm = data.task == Task.lm
+    if not lm and data.num_classes != 2:
+        raise SystemExit("the bare loop covers binary classification and language models")
+    device = resolve_device(cfg.device)
+    model = BareModel(cfg, data.vocab_size, data.vocab_size if lm else 1, lm).to(device)
+    if cfg.optim.name.value == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    task = make_task(data, cfg.train, torch.device("cpu"), cfg.dataset.bptt)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    seconds, tokens = [], 0
+    for _ in range(args.epochs):
+        batches = epoch_batches(cfg, data, task, gen, device)
+        start = time.perf_counter()
+        tokens = train_epoch(model, optimizer, batches, cfg, lm)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
+    result = {
+        "tokens_per_epoch": tokens,
+        "epoch_seconds": seconds,
+        "forward_flops_per_token": forward_flops_per_token(cfg, data.vocab_size, lm),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""The measurements behind `benchmarks/run.py`, one function per section.
+
+Each returns rows: configuration, figure, ours, reference, ratio (ours / reference), the
+target and whether it is met. Ours and the reference are measured in the same call, one
+after the other, so a ratio never compares numbers from different runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+Row = dict[str, Any]
+
+
+def row(config: str, figure: str, ours: float, reference: float | None, target: str) -> Row:
+    ratio = ours / reference if reference else None
+    return {
+        "configuration": config,
+        "figure": figure,
+        "ours": ours,
+        "reference": reference,
+        "ratio": ratio,
+        "target": target,
+    }
+
+
+def console_script() -> list[str]:
+    found = shutil.which("lstm-overfit")
+    return [found] if found else [sys.executable, "-m", "lstm_overfit"]
+
+
+def run_in_terminal(args: list[str], cwd: Path) -> int:
+    """Run a command with a pseudo-terminal as its output, as a user at a terminal would
+    (so the progress bar is drawn); what it prints is read and dropped."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=cwd
+    )
+    os.close(follower)
+    while True:
+        try:
+            if not os.read(leader, 65536):
+                break
+        except OSError:  # the terminal closes when the command exits
+            break
+    os.close(leader)
+    return proc.wait()
+
+
+def _median_after_first(values: list[float]) -> float:
+    return statistics.median(values[1:] if len(values) > 1 else values)
+
+
+# -- training throughput against a bare loop, and the cost of evaluation -----------------
+
+
+def runner_epochs(overrides: list[str], epochs: int, workdir: Path) -> list[dict]:
+    """`lstm-overfit train` for `epochs` epochs at a terminal; its metrics.jsonl rows."""
+    run_dir = workdir / "run"
+    code = run_in_terminal(
+        [
+            *console_script(),
+            "train",
+            *overrides,
+            f"train.epochs={epochs}",
+            f"hydra.run.dir={run_dir}",
+        ],
+        workdir,
+    )
+    if code != 0:
+        raise RuntimeError(f"lstm-overfit train {' '.join(overrides)} exited with {code}")
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def bare_epochs(overrides: list[str], epochs: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "bare_loop.py"), f"--epochs={epochs}", *overrides],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def throughput(name: str, overrides: list[str], epochs: int) -> list[Row]:
+    """Tokens/s of whole runner epochs (training, evaluation, records, checkpoints, progress
+    bar, log) against the bare loop on the same tensors; GFLOP/s of both; eval's share."""
+    with tempfile.TemporaryDirectory() as tmp:
+        records = runner_epochs(overrides, epochs, Path(tmp))
+    bare = bare_epochs(overrides, epochs)
+    tokens = bare["tokens_per_epoch"]
+    # Full cycle: from one epoch's record to the next, so the checkpoint writes, the
+    # progress bar and the log of an epoch are all inside one interval.
+    cycles = [b["ended_at"] - a["ended_at"] for a, b in pairwise(records)]
+    full = tokens / statistics.median(cycles)
+    training = _median_after_first([r["tokens_per_second"] for r in records])
+    bare_tps = tokens / _median_after_first(bare["epoch_seconds"])
+    eval_share = statistics.median(
+        r["eval_seconds"] / c for r, c in zip(records[1:], cycles, strict=True)
+    )
+    gflop = 3 * bare["forward_flops_per_token"] / 1e9  # forward + backward, per token
+    return [
+        row(name, "tokens/s, whole epochs (runner vs bare loop)", full, bare_tps, ">= 0.90"),
+        row(name, "tokens/s, training phase only", training, bare_tps, ""),
+        row(
+            name, "GFLOP/s, whole epochs (runner vs bare loop)", full * gflop, bare_tps * gflop, ""
+        ),
+        row(name, "evaluation share of an epoch", eval_share, None, "<= 0.25"),
+    ]
+
+
+def fused_kernel_gflops() -> list[Row]:
+    """The ceiling: a fused 2x200 nn.LSTM forward + backward at batch 64, 35 steps."""
+    import torch
+
+    lstm = torch.nn.LSTM(200, 200, 2, batch_first=True)
+    x = torch.randn(64, 35, 200, requires_grad=True)
+    times = []
+    for _ in range(25):
+        start = time.perf_counter()
+        out, _ = lstm(x)
+        out.sum().backward()
+        times.append(time.perf_counter() - start)
+    flops = 3 * 2 * (2 * 4 * 200 * 400) * x.shape[0] * x.shape[1]
+    gflops = flops / statistics.median(times[5:]) / 1e9
+    return [row("nn.LSTM 2x200 alone", "GFLOP/s, forward + backward", gflops, None, "")]
+
+
+# -- IMDB padding -------------------------------------------------------------------------
+
+
+def imdb_padding(imdb: Path) -> list[Row]:
+    """Over one epoch of the 20,000 training reviews, batched by the runner as in the
+    tutorial's setup: the steps the LSTM layers run (counted by a hook on every nn.LSTM
+    of the real model, shrunk to one layer of 8 units: size does not change the count) and the
+    size of the padded tensor, each against the real tokens."""
+    import torch
+    from bare_loop import compose_config
+    from torch.nn.utils.rnn import PackedSequence
+
+    from lstm_overfit.data import load_data
+    from lstm_overfit.models import build_model
+    from lstm_overfit.tasks import make_task
+
+    overrides = ["+experiment=tutorial_imdb", f"dataset.path={imdb}", "reg.dropout=0"]
+    small = ["model.embedding_size=8", "model.hidden_size=8", "model.num_layers=1"]
+    cfg = compose_config([*overrides, *small])
+    data = load_data(cfg.dataset, cfg.seed)
+    task = make_task(data, cfg.train, torch.device("cpu"), cfg.dataset.bptt)
+    model = build_model(cfg.model, cfg.reg, data.task, data.vocab_size)
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)]
+    counted = {"steps": 0}
+
+    def count(module: torch.nn.Module, inputs: tuple) -> None:
+        x = inputs[0]
+        counted["steps"] += (
+            int(x.batch_sizes.sum()) if isinstance(x, PackedSequence) else (x.shape[0] * x.shape[1])
+        )
+
+    for layer in layers:
+        layer.register_forward_pre_hook(count)
+    real = padded = 0
+    with torch.no_grad():
+        for index in task.epoch_batches(torch.Generator().manual_seed(cfg.seed)):
+            result = task.step(model, index)
+            real += result.tokens
+            padded += int(data.train.lengths[index].max()) * len(index)
+    name = f"imdb, {len(data.train):,} reviews, batch {cfg.train.batch_size}"
+    return [
+        row(
+            name, "LSTM steps / real tokens", counted["steps"] / len(layers) / real, None, "<= 1.10"
+        ),
+        row(name, "padded tensor / real tokens", padded / real, None, ""),
+    ]
+
+
+# -- sweeps and start-up ------------------------------------------------------------------
+
+
+def sweep(epochs: int) -> list[Row]:
+    """A 4-job sweep with the joblib launcher against the same 4 jobs one after another."""
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, launcher in (("sequential", []), ("joblib", ["hydra/launcher=local_parallel"])):
+            args = [
+                *console_script(),
+                "train",
+                "-m",
+                "seed=0,1,2,3",
+                f"train.epochs={epochs}",
+                *launcher,
+                f"hydra.sweep.dir={tmp}/{name}",
+            ]
+            start = time.perf_counter()
+            subprocess.run(args, check=True, capture_output=True, cwd=tmp)
+            seconds[name] = time.perf_counter() - start
+    config = f"4 default jobs, {epochs} epochs each, {os.cpu_count()} cores"
+    return [
+        row(
+            config,
+            "wall seconds, joblib vs one after another",
+            seconds["joblib"],
+            seconds["sequential"],
+            "<= 0.65",
+        )
+    ]
+
+
+FIRST_BATCH_PROBE = """
+import os, sys, time
+from lstm_overfit import console
+stamp, run_dir = sys.argv[1:3]
+def first_batch(self, running_loss):
+    with open(stamp, "w") as f:
+        f.write(repr(time.time()))
+    os._exit(0)
+console.RichProgress.batch_done = first_batch
+sys.argv = ["lstm-overfit", "train", "hydra.run.dir=" + run_dir]
+from lstm_overfit.cli import main
+main()
+"""
+
+
+def startup(repeats: int = 5) -> list[Row]:
+    """`lstm-overfit --help`, and the time from the command's start to the end of the
+    default run's first training batch (the console script's code with a probe that
+    records the moment the first batch is done and exits)."""
+    helps, firsts = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):
+            start = time.perf_counter()
+            subprocess.run([*console_script(), "--help"], check=True, capture_output=True)
+            helps.append(time.perf_counter() - start)
+            stamp = Path(tmp) / f"first-{i}"
+            start = time.time()
+            subprocess.run(
+                [sys.executable, "-c", FIRST_BATCH_PROBE, str(stamp), f"{tmp}/run-{i}"],
+                check=True,
+                capture_output=True,
+                cwd=tmp,
+            )
+            firsts.append(float(stamp.read_text()) - start)
+    return [
+        row(
+            "lstm-overfit --help", "seconds (median of 5)", statistics.median(helps), None, "< 1.5"
+        ),
+        row(
+            "lstm-overfit train",
+            "seconds to the first batch (median of 5)",
+            statistics.median(firsts),
+            None,
+            "< 5",
+        ),
+    ]
