@@ -11,8 +11,10 @@ there (Krueger et al. 2016), so evaluation is deterministic either way.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -118,6 +120,21 @@ def embedding_dropout(
 NON_CONTIGUOUS_WARNING = "RNN module weights are not part of single contiguous chunk"
 
 
+ONE_WAY_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+@functools.cache
+def _one_way_lstm(input_size: int, hidden_size: int) -> nn.LSTM:
+    """A one-direction LSTM without weights of its own (on the meta device): each call gets
+    one direction's weights of a layer through functional_call."""
+    return nn.LSTM(input_size, hidden_size, 1, batch_first=True, device="meta")
+
+
+def _gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x (batch, time, features) reordered along time, row by row: x[b, index[b, t]]."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
 class LSTMLayer(nn.Module):
     """One (bi)directional LSTM layer with optional weight drop and zoneout.
 
@@ -171,28 +188,69 @@ class LSTMLayer(nn.Module):
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """x: (batch, time, input) -> outputs (batch, time, hidden * directions), (h_n, c_n).
 
-        With `lengths`, the fused kernel runs on a packed sequence: padding costs nothing and
-        the backward direction starts at each row's last real step. Zoneout runs the padded
-        batch (its layers are unidirectional, so real steps never see padding).
+        With `lengths`, each row's real steps are computed as if it were alone: outputs at
+        padded steps are zero and the backward direction starts at the row's last real step.
+        On CUDA the fused kernel runs a packed sequence. On CPU, where PyTorch's LSTM runs
+        packed sequences about ten times slower than a padded tensor, the padded batch goes
+        through the fused kernel instead, each direction on its own, the backward one on the
+        rows reversed within their lengths; padding then only trails real steps. The final
+        state (h_n, c_n) is the state after the padded steps there; nothing reads it for
+        batches of varying lengths. Zoneout runs the padded batch (its layers are
+        unidirectional, so real steps never see padding).
         """
-        dropping = self.training and self.weight_drop > 0
+        dropped = self._dropped_hh() if self.training and self.weight_drop > 0 else {}
         if self.zoneout:
-            w_hh = self._dropped_hh()["weight_hh_l0"] if dropping else self.lstm.weight_hh_l0
+            w_hh = dropped.get("weight_hh_l0", self.lstm.weight_hh_l0)
             return self._zoneout_forward(x, w_hh, state)
+        if lengths is not None and x.device.type == "cpu":
+            return self._padded_forward(x, state, lengths.to(x.device), dropped)
         steps = x.shape[1]
         if lengths is not None:
             x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        if dropping:
-            with warnings.catch_warnings():
-                # cuDNN copies weights that are not in its flat buffer into one at every call,
-                # and says so each time; a freshly dropped W_hh is never in that buffer.
-                warnings.filterwarnings("ignore", message=NON_CONTIGUOUS_WARNING)
-                out, final = functional_call(self.lstm, self._dropped_hh(), (x, state))
-        else:
-            out, final = self.lstm(x, state)
+        out, final = self._fused(self.lstm, x, state, dropped)
         if lengths is not None:
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
         return out, final
+
+    @staticmethod
+    def _fused(lstm: nn.LSTM, x: Any, state: Any, weights: dict[str, torch.Tensor]) -> tuple:
+        """`lstm` on x, with `weights` (a dropped W_hh, one direction's weights) swapped in."""
+        if not weights:
+            return lstm(x, state)
+        with warnings.catch_warnings():
+            # cuDNN copies weights that are not in its flat buffer into one at every call,
+            # and says so each time; a freshly dropped W_hh is never in that buffer.
+            warnings.filterwarnings("ignore", message=NON_CONTIGUOUS_WARNING)
+            return functional_call(lstm, weights, (x, state))
+
+    def _padded_forward(
+        self,
+        x: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None,
+        lengths: torch.Tensor,
+        dropped: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+        real = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
+        if not self.lstm.bidirectional:
+            out, final = self._fused(self.lstm, x, state, dropped)
+            return out * real, final
+        one_way = _one_way_lstm(self.lstm.input_size, self.lstm.hidden_size)
+        # Row b's step t <-> step length_b - 1 - t; padded steps stay where they are.
+        flip = torch.where(real.squeeze(-1), lengths.unsqueeze(1) - 1 - steps, steps)
+        outputs, finals = [], []
+        for direction, suffix in enumerate(("", "_reverse")):
+            weights = {
+                name: dropped.get(name + suffix, getattr(self.lstm, name + suffix))
+                for name in ONE_WAY_NAMES
+            }
+            hx = None if state is None else tuple(s[direction : direction + 1] for s in state)
+            inputs = x if direction == 0 else _gather_steps(x, flip)
+            out, final = self._fused(one_way, inputs, hx, weights)
+            outputs.append(out if direction == 0 else _gather_steps(out, flip))
+            finals.append(final)
+        h_n, c_n = (torch.cat(parts) for parts in zip(*finals, strict=True))
+        return torch.cat(outputs, -1) * real, (h_n, c_n)
 
     def _zoneout_forward(
         self,

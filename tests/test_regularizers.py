@@ -7,6 +7,7 @@ import warnings
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstm_overfit.config import ModelConfig, OptimConfig, PenaltyScope, RegConfig, Task
 from lstm_overfit.models import build_model
@@ -193,6 +194,39 @@ def test_weight_drop_masks_w_hh_only() -> None:
         zero = weight == 0
         assert 0.3 < zero.float().mean() < 0.7
         torch.testing.assert_close(weight[~zero], 2 * raw[~zero])
+
+
+def packed_reference(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    return pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_varying_lengths_on_cpu_equal_the_packed_sequence(bidirectional: bool) -> None:
+    """The padded fast path gives what PyTorch's packed LSTM gives: outputs and gradients."""
+    torch.manual_seed(0)
+    layer = LSTMLayer(6, 5, bidirectional)
+    x = torch.randn(4, 9, 6, requires_grad=True)
+    lengths = torch.tensor([9, 3, 7, 1])
+    out, _ = layer(x, None, lengths)
+    reference = packed_reference(layer.lstm, x, lengths)
+    torch.testing.assert_close(out, reference)
+    assert (out[1, 3:] == 0).all()
+    inputs = [x, *layer.parameters()]
+    ours = torch.autograd.grad(out.pow(2).sum(), inputs)
+    theirs = torch.autograd.grad(reference.pow(2).sum(), inputs)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_weight_drop_on_varying_lengths_trains_both_directions_raw_weights() -> None:
+    torch.manual_seed(0)
+    layer = LSTMLayer(6, 5, bidirectional=True, weight_drop=0.5).train()
+    out, _ = layer(torch.randn(3, 7, 6), None, torch.tensor([7, 2, 5]))
+    out.sum().backward()
+    for name in ("weight_hh_l0", "weight_hh_l0_reverse"):
+        grad = getattr(layer.lstm, name).grad
+        assert grad is not None and 0.3 < (grad == 0).float().mean() < 0.7  # through the mask
 
 
 @pytest.mark.parametrize("compiled", [True, False])
