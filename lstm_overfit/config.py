@@ -36,7 +36,7 @@ class Device(str, Enum):
 
 class Precision(str, Enum):
     fp32 = "fp32"
-    bf16 = "bf16"  # autocast to bfloat16, CUDA only
+    bf16 = "bf16"  # autocast to bfloat16
 
 
 class OptimizerName(str, Enum):
@@ -152,8 +152,8 @@ class TrainConfig:
     onset_patience: int = 3
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     progress: bool = True
-    # bf16 autocast for the forward passes, on CUDA only: on CPUs without bf16 matrix units
-    # it breaks oneDNN's LSTM kernel and runs many times slower.
+    # bf16 autocast for the forward passes: on CUDA, or on a CPU with native bf16 (on other
+    # CPUs it breaks oneDNN's LSTM kernel and runs many times slower, so it is refused).
     precision: Precision = Precision.fp32
     # Language modelling: optimize the per-token loss summed over the BPTT steps (averaged
     # over the batch), as Zaremba et al. (2014) did, instead of its mean. Their learning rate

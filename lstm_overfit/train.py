@@ -86,16 +86,30 @@ def resolve_device(device: Device) -> torch.device:
     return torch.device(device.value)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has native bf16 arithmetic (AVX-512 BF16 or AMX), which oneDNN's
+    LSTM kernel needs to run bf16."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(check()) if check is not None else False
+    except RuntimeError:
+        return False
+
+
 def autocast_for(precision: Precision, device: torch.device) -> AbstractContextManager:
-    """The context the forward passes run in: bf16 autocast on CUDA, or nothing."""
+    """The context the forward passes run in: bf16 autocast, or nothing.
+
+    bf16 runs on CUDA, and on CPUs with native bf16; elsewhere oneDNN's LSTM kernel fails
+    under bf16 autocast and the fallback is many times slower than float32.
+    """
     if precision == Precision.fp32:
         return nullcontext()
-    if device.type != "cuda":
+    if device.type == "cpu" and not cpu_has_bf16():
         raise ConfigError(
-            f"train.precision=bf16 runs on CUDA only, and this run is on {device.type}: "
-            "use train.precision=fp32 (bf16 autocast is many times slower on CPU)"
+            "train.precision=bf16 needs a CUDA device or a CPU with native bf16 (AVX-512 BF16 "
+            "or AMX), and this CPU has neither: use train.precision=fp32"
         )
-    return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _versions() -> dict[str, str]:

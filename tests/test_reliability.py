@@ -273,8 +273,6 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         )
     if name == "resume pointing at a folder that is not a run":
         return [f"resume={root}"], "is not a run folder (no .hydra/overrides.yaml in it)"
-    if name == "bf16 on a CPU":
-        return ["device=cpu", "train.precision=bf16"], "train.precision=bf16 runs on CUDA only"
     if name == "an output folder that cannot be written":
         return ["hydra.run.dir=/proc/lstm-overfit-test"], "cannot create the run folder"
     raise KeyError(name)
@@ -299,7 +297,6 @@ CATALOGUE = [
     "a CSV column that does not exist",
     "resume pointing at a folder that is not a run",
     "an output folder that cannot be written",
-    "bf16 on a CPU",
 ]
 
 

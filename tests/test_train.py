@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import tiny_config
 
-from lstm_overfit.config import OptimizerName
+import lstm_overfit.train as train_module
+from lstm_overfit.config import ConfigError, Device, OptimizerName, Precision
 from lstm_overfit.records import read_jsonl
 from lstm_overfit.train import TrainingRun, fit
 
@@ -147,3 +149,21 @@ def test_clipping_bounds_the_update(tmp_path: Path) -> None:
     run.train_epoch(1)
     after = torch.cat([p.detach().flatten() for p in run.model.parameters()])
     assert (after - before).norm().item() <= 0.01 + 1e-6
+
+
+def test_bf16_is_refused_on_a_cpu_without_native_bf16(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: False)
+    cfg = tiny_config(epochs=1)
+    cfg.device, cfg.train.precision = Device.cpu, Precision.bf16
+    with pytest.raises(ConfigError, match="needs a CUDA device or a CPU with native bf16"):
+        fit(cfg, tmp_path)
+
+
+@pytest.mark.skipif(not train_module.cpu_has_bf16(), reason="this CPU has no native bf16")
+def test_bf16_trains_on_a_cpu_with_native_bf16(tmp_path: Path) -> None:
+    cfg = tiny_config(epochs=2)
+    cfg.device, cfg.train.precision = Device.cpu, Precision.bf16
+    cfg.model.bidirectional = True
+    summary = fit(cfg, tmp_path)
+    assert summary["status"] == "completed" and 0.0 < summary["best_val_loss"] < 1.0
+    assert read_jsonl(tmp_path / "metrics.jsonl")[0]["train_loss"] < 1.0
