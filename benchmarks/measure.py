@@ -85,7 +85,7 @@ def runner_epochs(overrides: list[str], epochs: int, workdir: Path) -> list[dict
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def bare_epochs(overrides: list[str], epochs: int) -> dict:
+def run_bare_loop(overrides: list[str], epochs: int) -> dict:
     out = subprocess.run(
         [sys.executable, str(HERE / "bare_loop.py"), f"--epochs={epochs}", *overrides],
         check=True,
@@ -95,7 +95,7 @@ def bare_epochs(overrides: list[str], epochs: int) -> dict:
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def throughput(name: str, overrides: list[str], epochs: int) -> list[Row]:
+def throughput(name: str, overrides: list[str], epochs: int, bare_epochs: int) -> list[Row]:
     """Runner epochs against the bare loop on the same tensors, in tokens/s.
 
     Whole epochs: from one epoch's record to the next, so training, both evaluation passes,
@@ -105,7 +105,7 @@ def throughput(name: str, overrides: list[str], epochs: int) -> list[Row]:
     """
     with tempfile.TemporaryDirectory() as tmp:
         records = runner_epochs(overrides, epochs, Path(tmp))
-    bare = bare_epochs(overrides, epochs)
+    bare = run_bare_loop(overrides, bare_epochs)
     tokens = bare["tokens_per_epoch"]
     cycles = [b["ended_at"] - a["ended_at"] for a, b in pairwise(records)]
     evals = [r["eval_seconds"] for r in records[1:]]
