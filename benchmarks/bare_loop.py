@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from lstm_overfit.cli import config_dir, register_resolvers
 from lstm_overfit.config import Config, Task, register_configs
 from lstm_overfit.data import load_data
-from lstm_overfit.tasks import batchify, make_task
+from lstm_overfit.tasks import make_task
 from lstm_overfit.train import resolve_device
 
 
@@ -80,14 +80,8 @@ def forward_flops_per_token(cfg: Config, vocab_size: int, every_step: bool) -> f
 def epoch_batches(cfg: Config, data, task, gen: torch.Generator, device) -> list[tuple]:
     """The epoch's batches as ready tensors on the device, in the runner's order."""
     if data.task == Task.lm:
-        rows, bptt = batchify(data.train, cfg.train.batch_size).to(device), cfg.dataset.bptt
-        windows = []
-        for start in range(0, rows.shape[1] - 1, bptt):
-            length = min(bptt, rows.shape[1] - 1 - start)
-            windows.append(
-                (rows[:, start : start + length], rows[:, start + 1 : start + 1 + length])
-            )
-        return windows
+        rows = task.train_rows.to(device)
+        return [task.window(rows, start) for start in task.epoch_batches(gen)]
     batches = []
     for index in task.epoch_batches(gen):
         tokens, lengths, labels = data.train.batch(index)

@@ -134,12 +134,12 @@ class LanguageModelTask:
         """Start columns of the BPTT windows, in order: the state flows from one to the next."""
         return list(range(0, self.train_rows.shape[1] - 1, self.bptt))
 
-    def _window(self, rows: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def window(self, rows: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
         length = min(self.bptt, rows.shape[1] - 1 - start)
         return rows[:, start : start + length], rows[:, start + 1 : start + 1 + length]
 
     def step(self, model: nn.Module, start: int) -> StepResult:
-        inputs, targets = self._window(self.train_rows, start)
+        inputs, targets = self.window(self.train_rows, start)
         out = model(inputs, self.state)
         self.state = detach_state(out.hidden.state)
         logits = out.prediction.reshape(-1, out.prediction.shape[-1])
@@ -155,7 +155,7 @@ class LanguageModelTask:
         )
         state, total, count = None, torch.zeros((), device=self.device), 0
         for start in range(0, rows.shape[1] - 1, self.bptt):
-            inputs, targets = self._window(rows, start)
+            inputs, targets = self.window(rows, start)
             out = model(inputs, state)
             state = out.hidden.state
             logits = out.prediction.reshape(-1, out.prediction.shape[-1])

@@ -255,7 +255,7 @@ def test_bptt_windows_cover_the_stream_and_targets_are_the_next_tokens(tmp_path)
     assert torch.equal(rows.reshape(-1), data.train.ids[: rows.numel()])
     starts = task.epoch_batches(torch.Generator())
     assert starts == list(range(0, rows.shape[1] - 1, 2))
-    inputs, targets = task._window(rows, starts[0])
+    inputs, targets = task.window(rows, starts[0])
     assert torch.equal(targets[:, :-1], inputs[:, 1:])
 
 
