@@ -1,8 +1,9 @@
 """One LSTM backbone (input layer, a stack of LSTM layers, dropout between) and three heads.
 
-The backbone returns every step's last-layer output, before and after output dropout, so a
-head can read the final step (classify, next value) or every step (next token), and AR/TAR
-can read the activations they penalize.
+The backbone returns every step's last-layer output, and the same after output dropout where
+something reads every dropped step (the next-token decoder, AR); heads that read only the
+final step (classify, next value) drop that step alone, which costs a mask of one step rather
+than of the whole sequence.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from lstm_overfit.config import (
     locked_dropout_rates,
     zoneout_rates,
 )
-from lstm_overfit.regularizers import LockedDropout, LSTMLayer, embedding_dropout
+from lstm_overfit.regularizers import Dropout, LockedDropout, LSTMLayer, embedding_dropout
 
 State = list[tuple[torch.Tensor, torch.Tensor]]  # (h, c) per layer
 
 
 class BackboneOutput(NamedTuple):
     raw: torch.Tensor  # (batch, time, features): last layer's outputs
-    dropped: torch.Tensor  # the same after output dropout: what the head reads
+    dropped: torch.Tensor | None  # the same after output dropout; None where not kept
     state: State  # final (h, c) of each layer, for carrying across BPTT windows
     mask: torch.Tensor | None  # (batch, time) True at real (not padding) steps
 
@@ -38,7 +39,7 @@ class ModelOutput(NamedTuple):
 
 def _dropout(standard: float, locked: float) -> nn.Sequential:
     """Standard (fresh mask per element) then locked (one mask per sequence) dropout."""
-    return nn.Sequential(nn.Dropout(standard), LockedDropout(locked))
+    return nn.Sequential(Dropout(standard), LockedDropout(locked))
 
 
 class LSTMBackbone(nn.Module):
@@ -59,9 +60,12 @@ class LSTMBackbone(nn.Module):
         zoneout_cell: float = 0.0,
         zoneout_hidden: float = 0.0,
         compiled_zoneout: bool = True,
+        keep_dropped_steps: bool = True,
     ) -> None:
-        """vocab_size 0 means real-valued input (one value per step) through a linear layer."""
+        """vocab_size 0 means real-valued input (one value per step) through a linear layer;
+        keep_dropped_steps: apply output dropout to every step and return the result."""
         super().__init__()
+        self.keep_dropped_steps = keep_dropped_steps
         if vocab_size > 0:
             self.embedding: nn.Module = nn.Embedding(vocab_size, embedding_size)
         else:
@@ -117,7 +121,15 @@ class LSTMBackbone(nn.Module):
         if lengths is not None:
             steps = torch.arange(x.shape[1], device=x.device)
             mask = steps.unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
-        return BackboneOutput(x, self.output_dropout(x), final_state, mask)
+        dropped = self.output_dropout(x) if self.keep_dropped_steps else None
+        return BackboneOutput(x, dropped, final_state, mask)
+
+
+def final_step(hidden: BackboneOutput, dropout: nn.Module) -> tuple[torch.Tensor, nn.Module]:
+    """The outputs to read a final step from, and the dropout still to apply to that step."""
+    if hidden.dropped is None:
+        return hidden.raw, dropout
+    return hidden.dropped, nn.Identity()
 
 
 class LSTMClassifier(nn.Module):
@@ -130,7 +142,7 @@ class LSTMClassifier(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> ModelOutput:
         hidden = self.backbone(tokens, lengths)
-        out = hidden.dropped
+        out, step_dropout = final_step(hidden, self.backbone.output_dropout)
         if lengths is None:
             last = out[:, -1]
         else:
@@ -140,7 +152,7 @@ class LSTMClassifier(nn.Module):
             half = out.shape[-1] // 2
             # The forward direction ends at the last real step; the backward one at the first.
             last = torch.cat((last[:, :half], out[:, 0, half:]), dim=-1)
-        return ModelOutput(self.head(last), hidden)
+        return ModelOutput(self.head(step_dropout(last)), hidden)
 
 
 class LSTMLanguageModel(nn.Module):
@@ -168,7 +180,8 @@ class LSTMForecaster(nn.Module):
 
     def forward(self, values: torch.Tensor) -> ModelOutput:
         hidden = self.backbone(values)
-        return ModelOutput(self.head(hidden.dropped[:, -1]), hidden)
+        out, step_dropout = final_step(hidden, self.backbone.output_dropout)
+        return ModelOutput(self.head(step_dropout(out[:, -1])), hidden)
 
 
 def build_model(
@@ -204,6 +217,7 @@ def build_model(
         zoneout_cell=zoneout_cell,
         zoneout_hidden=zoneout_hidden,
         compiled_zoneout=reg.zoneout_compiled,
+        keep_dropped_steps=task == Task.lm or reg.ar > 0,
     )
     model: nn.Module
     if task == Task.lm:

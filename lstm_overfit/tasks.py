@@ -1,7 +1,7 @@
 """What differs between the three task kinds: batching, the loss, and evaluation.
 
-- classify: length-bucketed batches of whole sequences, packed for the LSTM; binary or
-  multi-class cross-entropy; accuracy.
+- classify: length-bucketed batches of whole sequences (padding never reaches a real step's
+  result); binary or multi-class cross-entropy; accuracy.
 - lm: contiguous streams cut into BPTT windows, the hidden state carried across windows and
   detached; cross-entropy per token; perplexity.
 - forecast: shuffled sliding windows; mean squared error on normalized values; mean absolute
@@ -25,6 +25,9 @@ from lstm_overfit.models import BackboneOutput, State
 # Classification batches are formed from pools of this many batches sorted by length, so
 # rows of a batch have similar lengths while the epoch stays shuffled.
 BUCKET_POOL = 50
+# An evaluation batch of sequences ends where padding would pass this share of its real
+# steps: the padded steps cost LSTM time on CPU, where batches run padded.
+EVAL_MAX_PADDING = 0.10
 
 
 @dataclass
@@ -48,6 +51,23 @@ def correct_predictions(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     if logits.shape[-1] == 1:
         return ((logits.squeeze(-1) > 0).long() == targets).sum()
     return (logits.argmax(-1) == targets).sum()
+
+
+def length_batches(
+    lengths: torch.Tensor, max_rows: int, max_padding: float = EVAL_MAX_PADDING
+) -> list[torch.Tensor]:
+    """Indices of every sequence, in batches of similar lengths: sorted by length and cut
+    where a batch would pass `max_rows` rows, or where padding to its longest sequence
+    would pass `max_padding` of its real steps (a single sequence always forms a batch)."""
+    order = torch.sort(lengths, stable=True).indices
+    cuts, start, real = [], 0, 0
+    for i, length in enumerate(lengths[order].tolist()):
+        rows = i - start + 1
+        if i > start and (rows > max_rows or rows * length > (1 + max_padding) * (real + length)):
+            cuts.append(i)
+            start, real = i, 0
+        real += length
+    return list(torch.tensor_split(order, cuts))
 
 
 def _sample(split: Any, size: int, gen: torch.Generator) -> Any:
@@ -94,10 +114,9 @@ class ClassificationTask:
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: Sequences) -> dict[str, float]:
         model.eval()
-        order = torch.sort(split.lengths, stable=True).indices
         loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
-        for index in order.split(self.cfg.eval_batch_size):
+        for index in length_batches(split.lengths, self.cfg.eval_batch_size):
             out, labels, _ = self._forward(model, split, index)
             loss += classification_loss(out.prediction, labels) * len(index)
             correct += correct_predictions(out.prediction, labels)

@@ -15,7 +15,7 @@ from lstm_overfit.data import load_data
 from lstm_overfit.data.files import DataError
 from lstm_overfit.data.text import EOS, UNK, tokenize
 from lstm_overfit.models import build_model
-from lstm_overfit.tasks import ClassificationTask, LanguageModelTask, batchify
+from lstm_overfit.tasks import ClassificationTask, LanguageModelTask, batchify, length_batches
 
 REVIEWS = [
     ("A great film.<br /><br />I loved it!", 1),
@@ -347,6 +347,40 @@ def test_length_buckets_keep_padding_low(imdb_folder, tmp_path) -> None:
     assert sorted(torch.cat(batches).tolist()) == list(range(3000))
     padded = sum(len(b) * int(lengths[b].max()) for b in batches)
     assert padded / int(lengths.sum()) < 1.10
+
+
+@pytest.mark.parametrize("max_rows", [1, 7, 256])
+def test_evaluation_batches_cover_every_sequence_with_little_padding(max_rows: int) -> None:
+    lengths = torch.cat([torch.randint(5, 400, (600,)), torch.full((40,), 500)])
+    batches = length_batches(lengths, max_rows)
+    assert sorted(torch.cat(batches).tolist()) == list(range(len(lengths)))
+    for batch in batches:
+        assert 1 <= len(batch) <= max_rows
+        padded = len(batch) * int(lengths[batch].max())
+        assert len(batch) == 1 or padded <= 1.10 * int(lengths[batch].sum())
+    # Sequences of one length fill whole batches.
+    assert [len(b) for b in length_batches(torch.full((600,), 30), 256)] == [256, 256, 88]
+
+
+def test_evaluation_does_not_depend_on_its_batches() -> None:
+    torch.manual_seed(0)
+    lengths = torch.randint(1, 60, (90,))
+    ids = torch.randint(2, 50, (int(lengths.sum()),))
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    from lstm_overfit.data import Sequences, TaskData
+
+    split = Sequences(ids, offsets, torch.randint(0, 2, (90,)))
+    data = TaskData(Task.classify, split, split, split, vocab_size=50, num_classes=2)
+    model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), Task.classify, 50, 2)
+    results = [
+        ClassificationTask(data, TrainConfig(eval_batch_size=rows), torch.device("cpu")).evaluate(
+            model, split
+        )
+        for rows in (1, 16, 256)
+    ]
+    for other in results[1:]:
+        assert other["acc"] == results[0]["acc"]
+        assert other["loss"] == pytest.approx(results[0]["loss"], rel=1e-5)
 
 
 def _prepare_in_subprocess(folder: str, cache: str, queue) -> None:

@@ -16,6 +16,7 @@ from lstm_overfit.regularizers import (
     LockedDropout,
     LSTMLayer,
     activation_penalty,
+    dropout,
     embedding_dropout,
     l1_penalty,
     l2_penalty,
@@ -88,6 +89,48 @@ def test_bidirectional_head_reads_both_directions() -> None:
     model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), Task.classify, 10, num_classes=3)
     assert model.head.in_features == 12
     assert model(torch.randint(0, 10, (2, 5))).prediction.shape == (2, 3)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout_keeps_one_minus_p_scaled_and_its_gradient_is_the_mask(p: float) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(64, 50, 32, requires_grad=True)
+    out = dropout(x, p, training=True)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.01
+    torch.testing.assert_close(out[kept], x[kept] / (1 - p))
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / (1 - p))
+    assert dropout(x, p, training=False) is x
+    assert dropout(x, 0.0, training=True) is x
+    assert not dropout(x, 1.0, training=True).any()
+
+
+def test_heads_that_read_one_step_drop_that_step_only() -> None:
+    """A classifier drops its final step's features (the tutorial's arrangement) unless AR
+    reads every dropped step; the language model always keeps them for its decoder."""
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 10, (16, 7))
+    for task, reg, kept in [
+        (Task.classify, RegConfig(dropout=0.5), False),
+        (Task.classify, RegConfig(dropout=0.5, ar=1.0), True),
+        (Task.forecast, RegConfig(dropout=0.5), False),
+        (Task.lm, RegConfig(dropout=0.5), True),
+    ]:
+        model = build_model(ModelConfig(8, 6, 2, False), reg, task, 10).train()
+        inputs = tokens.float() if task == Task.forecast else tokens
+        out = model(inputs)
+        assert (out.hidden.dropped is not None) == kept
+        assert not torch.equal(model(inputs).prediction, out.prediction)  # dropout acts
+        model.eval()
+        torch.testing.assert_close(model(inputs).prediction, model(inputs).prediction)
+
+
+def test_locked_dropout_on_one_step_drops_features() -> None:
+    torch.manual_seed(0)
+    out = LockedDropout(0.5).train()(torch.ones(200, 32))
+    assert set(out.unique().tolist()) == {0.0, 2.0}
+    assert 0.4 < (out == 0).float().mean().item() < 0.6
 
 
 def test_locked_dropout_mask_is_the_same_at_every_step() -> None:
