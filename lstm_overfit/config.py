@@ -146,7 +146,8 @@ class TrainConfig:
     batch_size: int = 32
     eval_batch_size: int = 256
     # Size of the fixed training sample on which train_loss is measured in eval mode, in
-    # examples (tokens for language modelling); 0 matches the validation split's size.
+    # examples (tokens for language modelling); 0: as large as the validation split, at most
+    # a tenth of the training split and no less than 256 (default_train_sample_size).
     train_eval_size: int = 0
     # Epochs of rising validation loss (with falling train loss) that mark overfitting onset.
     onset_patience: int = 3

@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 # divergence check. Reading it every batch would stall a GPU.
 CHECK_EVERY = 10
 SUM_KEYS = ("loss", "penalty", "grad_norm", "bad")
+# The default training sample is never cut below this many examples (tokens for language
+# models): a smaller sample's loss is too noisy to read a gap from, and costs little anyway.
+MIN_TRAIN_SAMPLE = 256
 
 
 class Observer(Protocol):
@@ -112,6 +115,14 @@ def autocast_for(precision: Precision, device: torch.device) -> AbstractContextM
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def default_train_sample_size(train: int, val: int) -> int:
+    """Size of the training sample that train_loss is measured on when none is configured
+    (examples; tokens for language models): as large as the validation split, so both losses
+    of the gap are equally precise, but at most a tenth of the training split (and no less
+    than MIN_TRAIN_SAMPLE), so its forward pass costs about a thirtieth of a training pass."""
+    return min(val, max(train // 10, MIN_TRAIN_SAMPLE))
+
+
 def _versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
@@ -150,7 +161,9 @@ class TrainingRun:
         self.penalty = penalty_fn(cfg.reg, penalized)
         self.task = make_task(self.data, cfg.train, self.device, cfg.dataset.bptt)
         self.order_gen = torch.Generator().manual_seed(cfg.seed)
-        sample_size = cfg.train.train_eval_size or len(self.data.val)
+        sample_size = cfg.train.train_eval_size or default_train_sample_size(
+            len(self.data.train), len(self.data.val)
+        )
         sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.train_sample = self.task.train_sample(sample_size, sample_gen)
         self.stopper = EarlyStopper(cfg.reg.early_stopping)

@@ -12,7 +12,7 @@ from conftest import tiny_config
 import lstm_overfit.train as train_module
 from lstm_overfit.config import ConfigError, Device, OptimizerName, Precision
 from lstm_overfit.records import read_jsonl
-from lstm_overfit.train import TrainingRun, fit
+from lstm_overfit.train import TrainingRun, default_train_sample_size, fit
 
 EPOCH_KEYS = {
     "epoch",
@@ -92,6 +92,13 @@ def test_train_loss_is_measured_in_eval_mode_on_the_fixed_sample(tmp_path: Path)
     recorded = read_jsonl(tmp_path / "metrics.jsonl")[0]
     assert abs(again["loss"] - recorded["train_loss"]) < 1e-6
     assert len(run.train_sample) == len(run.data.val)  # train_eval_size 0: as many as val
+
+
+def test_default_training_sample_is_capped_at_a_tenth_of_the_training_split() -> None:
+    assert default_train_sample_size(train=2_000, val=500) == 256  # a tenth, but >= 256
+    assert default_train_sample_size(train=20_000, val=5_000) == 2_000
+    assert default_train_sample_size(train=929_589, val=73_760) == 73_760  # as large as val
+    assert default_train_sample_size(train=64, val=64) == 64
 
 
 def test_test_metrics_come_from_the_best_checkpoint(tmp_path: Path) -> None:
