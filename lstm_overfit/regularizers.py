@@ -96,8 +96,9 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
         return x
     if x.device.type != "cpu" or p >= 1:
         return F.dropout(x, p, training=True)
-    mask = torch.rand_like(x).ge_(p).mul_(1 / (1 - p))
-    return x * mask
+    # Drawn in float32 whatever x's dtype: bf16 draws would skew the keep rate.
+    mask = torch.rand(x.shape, device=x.device).ge_(p).mul_(1 / (1 - p))
+    return x * mask.to(x.dtype)
 
 
 class Dropout(nn.Module):
