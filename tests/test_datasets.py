@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lstm_overfit.config import DataConfig, GapPolicy, ModelConfig, RegConfig, Task, TrainConfig
-from lstm_overfit.data import load_data
+from lstm_overfit.data import Sequences, TaskData, load_data
 from lstm_overfit.data.files import DataError
 from lstm_overfit.data.text import EOS, UNK, tokenize
 from lstm_overfit.models import build_model
@@ -334,14 +334,17 @@ def test_packing_makes_padding_irrelevant() -> None:
     torch.testing.assert_close(together[0], alone[0])
 
 
-def test_length_buckets_keep_padding_low(imdb_folder, tmp_path) -> None:
-    lengths = torch.randint(5, 400, (3000,))
+def classification_data(lengths: torch.Tensor) -> TaskData:
+    """Random binary-labelled sequences of the given lengths (vocabulary 50) in every split."""
     ids = torch.randint(2, 50, (int(lengths.sum()),))
     offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
-    from lstm_overfit.data import Sequences, TaskData
+    split = Sequences(ids, offsets, torch.randint(0, 2, (len(lengths),)))
+    return TaskData(Task.classify, split, split, split, vocab_size=50, num_classes=2)
 
-    split = Sequences(ids, offsets, torch.randint(0, 2, (3000,)))
-    data = TaskData(Task.classify, split, split, split, vocab_size=50, num_classes=2)
+
+def test_length_buckets_keep_padding_low(imdb_folder, tmp_path) -> None:
+    lengths = torch.randint(5, 400, (3000,))
+    data = classification_data(lengths)
     task = ClassificationTask(data, TrainConfig(batch_size=32), torch.device("cpu"))
     batches = task.epoch_batches(torch.Generator().manual_seed(0))
     assert sorted(torch.cat(batches).tolist()) == list(range(3000))
@@ -364,13 +367,8 @@ def test_evaluation_batches_cover_every_sequence_with_little_padding(max_rows: i
 
 def test_evaluation_does_not_depend_on_its_batches() -> None:
     torch.manual_seed(0)
-    lengths = torch.randint(1, 60, (90,))
-    ids = torch.randint(2, 50, (int(lengths.sum()),))
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
-    from lstm_overfit.data import Sequences, TaskData
-
-    split = Sequences(ids, offsets, torch.randint(0, 2, (90,)))
-    data = TaskData(Task.classify, split, split, split, vocab_size=50, num_classes=2)
+    data = classification_data(torch.randint(1, 60, (90,)))
+    split = data.val
     model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), Task.classify, 50, 2)
     results = [
         ClassificationTask(data, TrainConfig(eval_batch_size=rows), torch.device("cpu")).evaluate(
