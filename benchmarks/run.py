@@ -29,7 +29,7 @@ SECTIONS = ("fused", "throughput", "padding", "sweep", "startup")
 def throughput_configs(data: Path, quick: bool) -> list[tuple[str, list[str], int, int]]:
     """(name, overrides, runner epochs, bare-loop epochs) for the three setups the target
     names. The first epoch of each is left out (warm-up), so the runner's long epochs give
-    two full cycles and the bare loop's one."""
+    two full cycles and each of the two bare-loop runs one."""
     if quick:
         return [("default (synthetic, tiny)", ["dataset.num_train=500"], 3, 3)]
     imdb = [
