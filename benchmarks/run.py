@@ -7,7 +7,7 @@ writes it, with the machine, as JSON. BENCHMARKS.md holds the latest table.
     python benchmarks/run.py [--data ../shared/data] [--out benchmarks/results.json]
                              [--only throughput padding sweep startup fused] [--quick]
 
---quick shrinks every measurement (seconds instead of about 20 minutes); its numbers are
+--quick shrinks every measurement (seconds instead of about 40 minutes); its numbers are
 for checking the script, not for the table.
 """
 
@@ -105,7 +105,7 @@ def main() -> None:
         elif section == "padding":
             rows += measure.imdb_padding(data / "imdb")
         elif section == "sweep":
-            rows += measure.sweep(epochs=2 if args.quick else 10)
+            rows += measure.sweep(epochs=2 if args.quick else None)
         elif section == "startup":
             rows += measure.startup(repeats=1 if args.quick else 5)
         print(f"{section}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
