@@ -96,7 +96,9 @@ def run_bare_loop(overrides: list[str], epochs: int) -> dict:
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def throughput(name: str, overrides: list[str], epochs: int, bare_epochs: int) -> list[Row]:
+def throughput(
+    name: str, overrides: list[str], epochs: int, bare_epochs: int, rounds: int = 1
+) -> list[Row]:
     """Runner epochs against the bare loop on the same tensors, in tokens/s.
 
     Whole epochs: from one epoch's record to the next, so training, both evaluation passes,
@@ -104,23 +106,26 @@ def throughput(name: str, overrides: list[str], epochs: int, bare_epochs: int) -
     bare loop only trains, so the same figure is also given without the evaluation passes
     (whose share of the epoch is its own row). GFLOP/s count forward + backward.
 
-    The bare loop runs before and after the runner and its epochs are pooled: a machine
-    whose speed drifts over minutes then biases neither side, and the two runs' ratio is
-    reported as the drift the comparison sat in.
+    The bare loop runs first and after each of `rounds` runner runs, and the epochs of
+    each side are pooled: a machine whose speed drifts over minutes then biases neither
+    side, and the last bare-loop run against the first is reported as the drift the
+    comparison sat in.
     """
-    before = run_bare_loop(overrides, bare_epochs)
-    with tempfile.TemporaryDirectory() as tmp:
-        records = runner_epochs(overrides, epochs, Path(tmp))
-    after = run_bare_loop(overrides, bare_epochs)
-    tokens = before["tokens_per_epoch"]
-    cycles = [b["ended_at"] - a["ended_at"] for a, b in pairwise(records)]
-    evals = [r["eval_seconds"] for r in records[1:]]
+    bare_runs = [run_bare_loop(overrides, bare_epochs)]
+    runner_runs = []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            runner_runs.append(runner_epochs(overrides, epochs, Path(tmp)))
+        bare_runs.append(run_bare_loop(overrides, bare_epochs))
+    tokens = bare_runs[0]["tokens_per_epoch"]
+    cycles = [b["ended_at"] - a["ended_at"] for run in runner_runs for a, b in pairwise(run)]
+    evals = [r["eval_seconds"] for run in runner_runs for r in run[1:]]
     whole = tokens / statistics.median(cycles)
     without_eval = tokens / statistics.median(c - e for c, e in zip(cycles, evals, strict=True))
-    before_s, after_s = _after_first(before["epoch_seconds"]), _after_first(after["epoch_seconds"])
-    bare_tps = tokens / statistics.median(before_s + after_s)
+    bare_seconds = [_after_first(run["epoch_seconds"]) for run in bare_runs]
+    bare_tps = tokens / statistics.median(s for run in bare_seconds for s in run)
     eval_share = statistics.median(e / c for c, e in zip(cycles, evals, strict=True))
-    gflop = 3 * before["forward_flops_per_token"] / 1e9
+    gflop = 3 * bare_runs[0]["forward_flops_per_token"] / 1e9
     return [
         row(name, "tokens/s, whole epochs", whole, bare_tps, ">= 0.90"),
         row(name, "tokens/s, whole epochs less evaluation", without_eval, bare_tps, ">= 0.90"),
@@ -134,9 +139,9 @@ def throughput(name: str, overrides: list[str], epochs: int, bare_epochs: int) -
         row(name, "evaluation share of a whole epoch", eval_share, None, "<= 0.25"),
         row(
             name,
-            "bare loop tokens/s, run after the runner vs before",
-            tokens / statistics.median(after_s),
-            tokens / statistics.median(before_s),
+            "bare loop tokens/s, last run vs first",
+            tokens / statistics.median(bare_seconds[-1]),
+            tokens / statistics.median(bare_seconds[0]),
             "",
         ),
     ]

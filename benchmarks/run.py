@@ -7,7 +7,7 @@ writes it, with the machine, as JSON. BENCHMARKS.md holds the latest table.
     python benchmarks/run.py [--data ../shared/data] [--out benchmarks/results.json]
                              [--only throughput padding sweep startup fused] [--quick]
 
---quick shrinks every measurement (seconds instead of about 40 minutes); its numbers are
+--quick shrinks every measurement (seconds instead of about 45 minutes); its numbers are
 for checking the script, not for the table.
 """
 
@@ -26,12 +26,14 @@ import measure
 SECTIONS = ("fused", "throughput", "padding", "sweep", "startup")
 
 
-def throughput_configs(data: Path, quick: bool) -> list[tuple[str, list[str], int, int]]:
-    """(name, overrides, runner epochs, bare-loop epochs) for the three setups the target
-    names. The first epoch of each is left out (warm-up), so the runner's long epochs give
-    two full cycles and each of the two bare-loop runs one."""
+def throughput_configs(data: Path, quick: bool) -> list[tuple[str, list[str], int, int, int]]:
+    """(name, overrides, runner epochs, bare-loop epochs, rounds) for the three setups the
+    target names. The first epoch of each run is left out (warm-up), so the runner's long
+    epochs give two full cycles and each bare-loop run one. The default run's epochs last a
+    third of a second, where a thread waking elsewhere on the machine moves one run's figure
+    by a third: it runs 20 epochs a side, three times in turn with the bare loop."""
     if quick:
-        return [("default (synthetic, tiny)", ["dataset.num_train=500"], 3, 3)]
+        return [("default (synthetic, tiny)", ["dataset.num_train=500"], 3, 3, 1)]
     imdb = [
         "+experiment=tutorial_imdb",
         f"dataset.path={data / 'imdb'}",
@@ -40,9 +42,15 @@ def throughput_configs(data: Path, quick: bool) -> list[tuple[str, list[str], in
         "dataset.num_test=500",
     ]
     return [
-        ("default (synthetic, tiny)", [], 8, 8),
-        ("ptb, model=small", ["dataset=ptb", f"dataset.path={data / 'ptb'}", "model=small"], 3, 2),
-        ("imdb tutorial model, 2,000 reviews", imdb, 3, 2),
+        ("default (synthetic, tiny)", [], 20, 20, 3),
+        (
+            "ptb, model=small",
+            ["dataset=ptb", f"dataset.path={data / 'ptb'}", "model=small"],
+            3,
+            2,
+            1,
+        ),
+        ("imdb tutorial model, 2,000 reviews", imdb, 3, 2, 1),
     ]
 
 
@@ -98,9 +106,13 @@ def main() -> None:
         if section == "fused":
             rows += measure.fused_kernel(repeats=5 if args.quick else 20)
         elif section == "throughput":
-            for name, overrides, epochs, bare in throughput_configs(data, args.quick):
+            for name, overrides, epochs, bare, rounds in throughput_configs(data, args.quick):
                 rows += measure.throughput(
-                    f"{name}, {args.device}", [*overrides, f"device={args.device}"], epochs, bare
+                    f"{name}, {args.device}",
+                    [*overrides, f"device={args.device}"],
+                    epochs,
+                    bare,
+                    rounds,
                 )
         elif section == "padding":
             rows += measure.imdb_padding(data / "imdb")
