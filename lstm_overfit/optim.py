@@ -20,10 +20,13 @@ def build_optimizer(
     """
     decayed_ids = {id(p) for p in decayed}
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if id(p) in decayed_ids], "weight_decay": weight_decay},
-        {"params": [p for p in params if id(p) not in decayed_ids], "weight_decay": 0.0},
-    ]
+    if weight_decay > 0:
+        groups = [
+            {"params": [p for p in params if id(p) in decayed_ids], "weight_decay": weight_decay},
+            {"params": [p for p in params if id(p) not in decayed_ids], "weight_decay": 0.0},
+        ]
+    else:  # one group: each group is a pass of its own through every elementwise op
+        groups = [{"params": params, "weight_decay": 0.0}]
     # One elementwise op over the list of tensors instead of one per tensor: CUDA's default,
     # and on CPU the same numbers, bit for bit, in a third of the time (Adam on the IMDB
     # model: 14 ms a step against 5). The fused step is faster still but rounds otherwise,

@@ -54,7 +54,9 @@ log = logging.getLogger(__name__)
 # How often (in batches) the running loss is read back: for the progress display and the
 # divergence check. Reading it every batch would stall a GPU.
 CHECK_EVERY = 10
-SUM_KEYS = ("loss", "penalty", "grad_norm", "bad")
+# Kept on the device: the sums of the batches' loss, penalty and gradient norm, and the
+# largest batch loss (NaN once any was NaN), which the divergence check reads.
+SUM_KEYS = ("loss", "penalty", "grad_norm", "worst")
 # The default training sample is never cut below this many examples (tokens for language
 # models): a smaller sample's loss is too noisy to read a gap from, and costs little anyway.
 MIN_TRAIN_SAMPLE = 256
@@ -241,11 +243,14 @@ class TrainingRun:
             terms.append(temporal_activation_penalty(hidden.raw, reg.tar, hidden.mask))
         return sum(terms) if terms else None
 
-    def _check(self, sums: dict[str, Any], epoch: int, batch: int) -> None:
-        if sums["bad"].item():
-            limit = self.cfg.train.max_loss
+    def _check(self, sums: dict[str, Any], epoch: int, batch: int) -> float:
+        """The running loss; raises Diverged if a batch's loss was non-finite or too large."""
+        loss, worst = torch.stack((sums["loss"], sums["worst"])).tolist()  # one read-back
+        limit = self.cfg.train.max_loss
+        if not math.isfinite(worst) or (limit is not None and worst > limit):
             what = "non-finite" if limit is None else f"non-finite or above {limit}"
             raise Diverged(f"the training loss became {what} in epoch {epoch} (by batch {batch})")
+        return loss / sums["examples"]
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg, model, task = self.cfg, self.model, self.task
@@ -255,6 +260,7 @@ class TrainingRun:
         batches = task.epoch_batches(self.order_gen)
         zero = torch.zeros((), device=self.device)
         sums: dict[str, Any] = {key: zero.clone() for key in SUM_KEYS}
+        sums["worst"].fill_(-math.inf)
         sums.update(examples=0, tokens=0, seconds=0.0)
         done = 0
         if self.partial is not None:  # continue an epoch a signal stopped
@@ -263,8 +269,6 @@ class TrainingRun:
             self.partial = None
         self.observer.start_epoch(epoch, len(batches))
         params = [p for p in model.parameters() if p.requires_grad]
-        max_norm = cfg.reg.grad_clip if cfg.reg.grad_clip > 0 else math.inf
-        max_loss = math.inf if cfg.train.max_loss is None else cfg.train.max_loss
         start = time.perf_counter() - sums["seconds"]
         for i, batch in enumerate(batches[done:], done + 1):
             with self.autocast:
@@ -275,19 +279,22 @@ class TrainingRun:
                 loss = loss + penalty
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            # With max_norm=inf this only measures the norm: it is recorded either way.
-            sums["grad_norm"] += nn.utils.clip_grad_norm_(params, max_norm)
+            # The norm before clipping is recorded whether or not it clips (what
+            # clip_grad_norm_ does, without its multiply by one when nothing clips).
+            norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            if cfg.reg.grad_clip > 0:
+                nn.utils.clip_grads_with_norm_(params, cfg.reg.grad_clip, norm)
+            sums["grad_norm"] += norm
             self.optimizer.step()
             data_loss = result.loss.detach()
-            sums["bad"] = sums["bad"] + (~torch.isfinite(data_loss) | (data_loss > max_loss))
-            sums["loss"] += data_loss * result.examples
+            sums["worst"] = torch.maximum(sums["worst"], data_loss)
+            sums["loss"].add_(data_loss, alpha=result.examples)
             if penalty is not None:
                 sums["penalty"] += penalty.detach()
             sums["examples"] += result.examples
             sums["tokens"] += result.tokens
             if i % CHECK_EVERY == 0 or i == len(batches):
-                self._check(sums, epoch, i)
-                self.observer.batch_done(sums["loss"].item() / sums["examples"])
+                self.observer.batch_done(self._check(sums, epoch, i))
             else:
                 self.observer.batch_done(None)
             if self.stop_signal is not None and i < len(batches):

@@ -342,6 +342,20 @@ def classification_data(lengths: torch.Tensor) -> TaskData:
     return TaskData(Task.classify, split, split, split, vocab_size=50, num_classes=2)
 
 
+def test_a_batch_holds_each_sequence_in_its_row_padded_with_zeros() -> None:
+    torch.manual_seed(0)
+    lengths = torch.randint(1, 40, (50,))
+    split = classification_data(lengths).train
+    index = torch.tensor([7, 3, 3, 49, 0])
+    tokens, batch_lengths, labels = split.batch(index)
+    assert tokens.shape == (5, int(lengths[index].max()))
+    assert torch.equal(batch_lengths, lengths[index]) and torch.equal(labels, split.labels[index])
+    for row, i in zip(tokens, index.tolist(), strict=True):
+        sequence = split.ids[split.offsets[i] : split.offsets[i + 1]]
+        assert torch.equal(row[: len(sequence)], sequence)
+        assert not row[len(sequence) :].any()
+
+
 def test_length_buckets_keep_padding_low(imdb_folder, tmp_path) -> None:
     lengths = torch.randint(5, 400, (3000,))
     data = classification_data(lengths)

@@ -348,6 +348,11 @@ def test_decoupled_weight_decay_shrinks_weights_outside_the_gradient() -> None:
         torch.testing.assert_close(p.detach(), expected)
     plain = build_optimizer(OptimConfig(), model, 0.0, weights)
     assert type(plain) is torch.optim.Adam
+    # Without decay every parameter steps in one group (one pass of each elementwise op).
+    for name in ("adam", "adamw", "sgd"):
+        (group,) = build_optimizer(OptimConfig(name=name), model, 0.0, weights).param_groups
+        assert group["weight_decay"] == 0.0
+        assert len(group["params"]) == len(list(model.parameters()))
 
 
 @pytest.mark.parametrize(
