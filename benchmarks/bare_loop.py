@@ -4,9 +4,10 @@ Written the way one would by hand: `nn.Embedding`, one multi-layer `nn.LSTM`, dr
 linear head, the optimizer, nothing else: no evaluation, no records, no checks. It trains on
 the same tensors as `lstm-overfit train` with the same overrides (same data, batch order,
 sizes, optimizer, learning rate, clipping) and prints the measured tokens per second of each
-epoch as JSON. Batches of varying lengths run as the padded tensor: the fused kernel's
-speed on CPU, where a packed sequence runs about ten times slower. Bucketed batches leave
-little padding, and what it does to the result is ignored here.
+epoch as JSON. Batches of varying lengths run as the padded tensor on CPU, where a packed
+sequence runs about ten times slower (bucketed batches leave little padding, and what it
+does to the result is ignored here), and packed on CUDA, as the tutorial does, where cuDNN
+runs packed sequences natively.
 
     python benchmarks/bare_loop.py --epochs 3 dataset=ptb dataset.path=DIR model=small
 """
@@ -22,6 +23,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_overfit.cli import config_dir, register_resolvers
 from lstm_overfit.config import Config, Task, register_configs
@@ -54,11 +56,13 @@ class BareModel(nn.Module):
         self.dropout = nn.Dropout(p)
         self.head = nn.Linear(m.hidden_size * (2 if m.bidirectional else 1), outputs)
 
-    def forward(self, tokens, state=None):
+    def forward(self, tokens, state=None, lengths=None):
         x = self.dropout(self.embedding(tokens))
         if self.every_step:  # language model: a prediction at every step, the state carried
             out, state = self.lstm(x, state)
             return self.head(self.dropout(out)), state
+        if lengths is not None:
+            x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         _, (h, _) = self.lstm(x)
         last = torch.cat((h[-2], h[-1]), -1) if self.lstm.bidirectional else h[-1]
         return self.head(self.dropout(last)), None
@@ -85,7 +89,9 @@ def epoch_batches(cfg: Config, data, task, gen: torch.Generator, device) -> list
     batches = []
     for index in task.epoch_batches(gen):
         tokens, lengths, labels = data.train.batch(index)
-        batches.append((tokens.to(device), labels.to(device), int(lengths.sum())))
+        uneven = bool((lengths != tokens.shape[1]).any())
+        packed = lengths if device.type == "cuda" and uneven else None
+        batches.append((tokens.to(device), labels.to(device), int(lengths.sum()), packed))
     return batches
 
 
@@ -102,8 +108,8 @@ def train_epoch(model, optimizer, batches, cfg: Config, lm: bool) -> int:
                 loss = loss * targets.shape[1]
             tokens_seen += targets.numel()
         else:
-            tokens, labels, real = batch
-            logits, _ = model(tokens)
+            tokens, labels, real, lengths = batch
+            logits, _ = model(tokens, lengths=lengths)
             loss = F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.float())
             tokens_seen += real
         optimizer.zero_grad(set_to_none=True)
