@@ -37,9 +37,11 @@ class ModelOutput(NamedTuple):
     hidden: BackboneOutput
 
 
-def _dropout(standard: float, locked: float) -> nn.Sequential:
-    """Standard (fresh mask per element) then locked (one mask per sequence) dropout."""
-    return nn.Sequential(Dropout(standard), LockedDropout(locked))
+def _dropout(standard: float, locked: float) -> nn.Module:
+    """Standard (fresh mask per element) then locked (one mask per sequence) dropout, the
+    active ones only: an inactive one would still cost a module call at every step."""
+    active = [m for m in (Dropout(standard), LockedDropout(locked)) if m.p > 0]
+    return nn.Sequential(*active) if active else nn.Identity()
 
 
 class LSTMBackbone(nn.Module):
