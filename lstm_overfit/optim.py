@@ -38,6 +38,37 @@ def build_optimizer(
     return torch.optim.Adam(groups, lr=cfg.lr, foreach=True)
 
 
+def upgrade_optimizer_state(
+    saved: dict, optimizer: torch.optim.Optimizer, decayed: list[torch.Tensor]
+) -> dict:
+    """A saved optimizer state in the layout `optimizer` has now.
+
+    Checkpoints written by earlier releases hold two groups even without weight decay (the
+    decayed parameters, then the rest); such a state becomes the one group used now, each
+    tensor's state kept, so those runs resume as they would have.
+    """
+    if len(saved["param_groups"]) != 2 or len(optimizer.param_groups) != 1:
+        return saved
+    params = optimizer.param_groups[0]["params"]
+    decayed_ids = {id(p) for p in decayed}
+    saved_order = [p for p in params if id(p) in decayed_ids]
+    saved_order += [p for p in params if id(p) not in decayed_ids]
+    saved_index = [i for group in saved["param_groups"] for i in group["params"]]
+    index = {id(p): i for p, i in zip(saved_order, saved_index, strict=True)}
+    group = {**saved["param_groups"][-1], "params": [index[id(p)] for p in params]}
+    return {"state": saved["state"], "param_groups": [group]}
+
+
+def upgrade_schedule_state(saved: dict, optimizer: torch.optim.Optimizer) -> dict:
+    """A saved schedule state for `optimizer`'s groups: the schedule keeps a value per group,
+    so a state from the two groups of earlier releases (see upgrade_optimizer_state) keeps
+    the second's (both are equal without weight decay)."""
+    per_group = ("base_lrs", "_last_lr", "lr_lambdas")
+    if len(saved["base_lrs"]) != 2 or len(optimizer.param_groups) != 1:
+        return saved
+    return {**saved, **{key: saved[key][-1:] for key in per_group if key in saved}}
+
+
 def step_decay(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> LambdaLR:
     """lr * lr_decay ** (epochs past lr_decay_start), stepped once per epoch."""
     return LambdaLR(optimizer, lambda done: cfg.lr_decay ** max(0, done + 1 - cfg.lr_decay_start))

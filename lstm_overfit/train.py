@@ -29,7 +29,12 @@ from lstm_overfit.config import Config, ConfigError, Device, Precision, active_r
 from lstm_overfit.data import load_data
 from lstm_overfit.embeddings import load_pretrained
 from lstm_overfit.models import BackboneOutput, build_model
-from lstm_overfit.optim import build_optimizer, step_decay
+from lstm_overfit.optim import (
+    build_optimizer,
+    step_decay,
+    upgrade_optimizer_state,
+    upgrade_schedule_state,
+)
 from lstm_overfit.records import (
     EarlyStopper,
     EpochRecord,
@@ -60,6 +65,15 @@ SUM_KEYS = ("loss", "penalty", "grad_norm", "worst")
 # The default training sample is never cut below this many examples (tokens for language
 # models): a smaller sample's loss is too noisy to read a gap from, and costs little anyway.
 MIN_TRAIN_SAMPLE = 256
+
+
+def upgrade_sums(sums: dict[str, Any]) -> dict[str, Any]:
+    """Running sums saved mid-epoch by earlier releases counted bad batches ("bad") where
+    the largest batch loss is kept now: a count above zero becomes NaN, which the next check
+    reports as divergence, as it would have been."""
+    if "bad" in sums:
+        sums["worst"] = torch.where(sums.pop("bad") > 0, math.nan, -math.inf)
+    return sums
 
 
 class Observer(Protocol):
@@ -157,10 +171,12 @@ class TrainingRun:
             self.pretrained_coverage = load_pretrained(
                 self.model.backbone.embedding, self.data.vocab or [], cfg.model.embedding
             )
-        penalized = penalized_parameters(self.model, cfg.reg.penalty_scope)
-        self.optimizer = build_optimizer(cfg.optim, self.model, cfg.reg.weight_decay, penalized)
+        self.penalized = penalized_parameters(self.model, cfg.reg.penalty_scope)
+        self.optimizer = build_optimizer(
+            cfg.optim, self.model, cfg.reg.weight_decay, self.penalized
+        )
         self.scheduler = step_decay(self.optimizer, cfg.optim)
-        self.penalty = penalty_fn(cfg.reg, penalized)
+        self.penalty = penalty_fn(cfg.reg, self.penalized)
         self.task = make_task(self.data, cfg.train, self.device, cfg.dataset.bptt)
         self.order_gen = torch.Generator().manual_seed(cfg.seed)
         sample_size = cfg.train.train_eval_size or default_train_sample_size(
@@ -216,8 +232,12 @@ class TrainingRun:
         else:
             state = load_checkpoint(last, self.device)
             self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
+            self.optimizer.load_state_dict(
+                upgrade_optimizer_state(state["optimizer"], self.optimizer, self.penalized)
+            )
+            self.scheduler.load_state_dict(
+                upgrade_schedule_state(state["scheduler"], self.optimizer)
+            )
             torch.set_rng_state(state["rng"]["torch"])
             self.order_gen.set_state(state["rng"]["order"])
             vars(self.stopper).update(state["early_stopping"])
@@ -264,7 +284,7 @@ class TrainingRun:
         sums.update(examples=0, tokens=0, seconds=0.0)
         done = 0
         if self.partial is not None:  # continue an epoch a signal stopped
-            sums, done = self.partial["sums"], self.partial["batches_done"]
+            sums, done = upgrade_sums(self.partial["sums"]), self.partial["batches_done"]
             task.state = self.partial["task_state"]
             self.partial = None
         self.observer.start_epoch(epoch, len(batches))

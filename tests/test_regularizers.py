@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import pytest
@@ -11,7 +12,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstm_overfit.config import ModelConfig, OptimConfig, PenaltyScope, RegConfig, Task
 from lstm_overfit.models import build_model
-from lstm_overfit.optim import build_optimizer
+from lstm_overfit.optim import (
+    build_optimizer,
+    step_decay,
+    upgrade_optimizer_state,
+    upgrade_schedule_state,
+)
 from lstm_overfit.regularizers import (
     LockedDropout,
     LSTMLayer,
@@ -353,6 +359,49 @@ def test_decoupled_weight_decay_shrinks_weights_outside_the_gradient() -> None:
         (group,) = build_optimizer(OptimConfig(name=name), model, 0.0, weights).param_groups
         assert group["weight_decay"] == 0.0
         assert len(group["params"]) == len(list(model.parameters()))
+
+
+def test_a_two_group_state_of_earlier_releases_continues_in_one_group() -> None:
+    old_model, model = small_model(), small_model()
+    old_weights = penalized_parameters(old_model, PenaltyScope.weights)
+    ids = {id(p) for p in old_weights}
+    rest = [p for p in old_model.parameters() if id(p) not in ids]
+    # The layout earlier releases saved without weight decay: decayed weights, then the rest.
+    old = torch.optim.Adam(
+        [{"params": old_weights, "weight_decay": 0.0}, {"params": rest, "weight_decay": 0.0}],
+        lr=0.05,
+        foreach=True,
+    )
+    cfg = OptimConfig(lr=0.05, lr_decay=0.5, lr_decay_start=1)
+    old_schedule = step_decay(old, cfg)
+    gen = torch.Generator().manual_seed(0)
+
+    def step(optimizer: torch.optim.Optimizer, *models: nn.Module) -> None:
+        for params in zip(*(m.parameters() for m in models), strict=True):
+            grad = torch.randn(params[0].shape, generator=gen)
+            for p in params:
+                p.grad = grad.clone()
+        optimizer.step()
+
+    for _ in range(2):
+        step(old, old_model)
+        old_schedule.step()
+    model.load_state_dict(old_model.state_dict())
+    weights = penalized_parameters(model, PenaltyScope.weights)
+    new = build_optimizer(cfg, model, 0.0, weights)
+    schedule = step_decay(new, cfg)
+    # Deep copies, as from a file: no tensor shared with `old`.
+    saved = copy.deepcopy({"optimizer": old.state_dict(), "schedule": old_schedule.state_dict()})
+    new.load_state_dict(upgrade_optimizer_state(saved["optimizer"], new, weights))
+    schedule.load_state_dict(upgrade_schedule_state(saved["schedule"], new))
+    for _ in range(2):
+        step(old, old_model, model)
+        new.step()
+        old_schedule.step()
+        schedule.step()
+        assert schedule.get_last_lr() == old_schedule.get_last_lr()[-1:]
+    for p, q in zip(old_model.parameters(), model.parameters(), strict=True):
+        assert torch.equal(p, q)
 
 
 @pytest.mark.parametrize(

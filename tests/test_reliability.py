@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from conftest import run_cli, tiny_config
 
 from lstm_overfit.checkpoints import CheckpointError, load_checkpoint
 from lstm_overfit.records import read_jsonl
-from lstm_overfit.train import fit
+from lstm_overfit.train import fit, upgrade_sums
 
 # Wall-clock fields: the only ones allowed to differ between a resumed run and a straight one.
 TIMING = {"epoch_seconds", "tokens_per_second", "eval_seconds", "ended_at", "wall_seconds"}
@@ -127,6 +128,13 @@ def test_divergence_stops_the_run_and_keeps_the_best_checkpoint(tmp_path, monkey
     best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
     assert best["epoch"] == summary["best_epoch"] <= 2 and summary["test"] is not None
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+def test_mid_epoch_sums_of_earlier_releases_keep_their_verdict() -> None:
+    """Earlier releases saved a count of bad batches; the check now reads the largest loss."""
+    fine = upgrade_sums({"bad": torch.tensor(0), "loss": torch.tensor(3.0)})
+    assert "bad" not in fine and fine["worst"].item() == -math.inf
+    assert math.isnan(upgrade_sums({"bad": torch.tensor(2)})["worst"].item())
 
 
 def test_loss_above_the_threshold_is_divergence(tmp_path: Path) -> None:
