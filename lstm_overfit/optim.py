@@ -9,6 +9,16 @@ from torch.optim.lr_scheduler import LambdaLR
 from lstm_overfit.config import OptimConfig, OptimizerName
 
 
+def split_decayed(
+    params: list[torch.Tensor], decayed: list[torch.Tensor]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """`params` in two lists, in their order: those in `decayed`, and the rest."""
+    decayed_ids = {id(p) for p in decayed}
+    with_decay = [p for p in params if id(p) in decayed_ids]
+    without = [p for p in params if id(p) not in decayed_ids]
+    return with_decay, without
+
+
 def build_optimizer(
     cfg: OptimConfig, model: nn.Module, weight_decay: float, decayed: list[torch.Tensor]
 ) -> torch.optim.Optimizer:
@@ -18,12 +28,12 @@ def build_optimizer(
     passing through Adam's per-parameter scaling as an L2 gradient would. For plain SGD the
     two are the same thing, so SGD's own weight_decay is used.
     """
-    decayed_ids = {id(p) for p in decayed}
     params = [p for p in model.parameters() if p.requires_grad]
     if weight_decay > 0:
+        with_decay, without = split_decayed(params, decayed)
         groups = [
-            {"params": [p for p in params if id(p) in decayed_ids], "weight_decay": weight_decay},
-            {"params": [p for p in params if id(p) not in decayed_ids], "weight_decay": 0.0},
+            {"params": with_decay, "weight_decay": weight_decay},
+            {"params": without, "weight_decay": 0.0},
         ]
     else:  # one group: each group is a pass of its own through every elementwise op
         groups = [{"params": params, "weight_decay": 0.0}]
@@ -50,9 +60,8 @@ def upgrade_optimizer_state(
     if len(saved["param_groups"]) != 2 or len(optimizer.param_groups) != 1:
         return saved
     params = optimizer.param_groups[0]["params"]
-    decayed_ids = {id(p) for p in decayed}
-    saved_order = [p for p in params if id(p) in decayed_ids]
-    saved_order += [p for p in params if id(p) not in decayed_ids]
+    with_decay, without = split_decayed(params, decayed)
+    saved_order = with_decay + without
     saved_index = [i for group in saved["param_groups"] for i in group["params"]]
     index = {id(p): i for p, i in zip(saved_order, saved_index, strict=True)}
     group = {**saved["param_groups"][-1], "params": [index[id(p)] for p in params]}
