@@ -67,7 +67,7 @@ def _relative(ours: torch.Tensor, reference: torch.Tensor) -> float:
 def zoneout_on_cuda() -> dict:
     """Zoneout at rate ~0 against the plain layer: largest differences relative to the
     largest value, with cuDNN's default TF32 matrix products and with full float32."""
-    results = {}
+    results, found = {}, torch.backends.cudnn.allow_tf32
     for tf32 in (True, False):
         torch.backends.cudnn.allow_tf32 = tf32
         torch.manual_seed(0)
@@ -84,7 +84,7 @@ def zoneout_on_cuda() -> dict:
             "output_relative_diff": _relative(out_z, out_p),
             "grad_relative_diff": max(_relative(a.grad, b.grad) for a, b in grads),
         }
-    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = found
     return results
 
 
