@@ -120,6 +120,15 @@ def train_epoch(model, optimizer, batches, cfg: Config, lm: bool) -> int:
     return tokens_seen
 
 
+def model_and_optimizer(cfg: Config, data, device) -> tuple[BareModel, torch.optim.Optimizer]:
+    """The bare model on `device` and its optimizer, as a hand-written script makes them."""
+    lm = data.task == Task.lm
+    model = BareModel(cfg, data.vocab_size, data.vocab_size if lm else 1, lm).to(device)
+    if cfg.optim.name.value == "sgd":
+        return model, torch.optim.SGD(model.parameters(), lr=cfg.optim.lr)
+    return model, torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
@@ -134,11 +143,7 @@ def main() -> None:
     if not lm and data.num_classes != 2:
         raise SystemExit("the bare loop covers binary classification and language models")
     device = resolve_device(cfg.device)
-    model = BareModel(cfg, data.vocab_size, data.vocab_size if lm else 1, lm).to(device)
-    if cfg.optim.name.value == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    model, optimizer = model_and_optimizer(cfg, data, device)
     task = make_task(data, cfg.train, torch.device("cpu"), cfg.dataset.bptt)
     gen = torch.Generator().manual_seed(cfg.seed)
     seconds, tokens = [], 0

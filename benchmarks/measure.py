@@ -109,7 +109,9 @@ def throughput(
     The bare loop runs first and after each of `rounds` runner runs, and the epochs of
     each side are pooled: a machine whose speed drifts over minutes then biases neither
     side, and the last bare-loop run against the first is reported as the drift the
-    comparison sat in.
+    comparison sat in. With several rounds, each runner run is also compared with the
+    bare-loop runs on either side of it, and the lowest and highest of those ratios are
+    named in the whole-epoch rows: how far one round alone could have been trusted.
     """
     bare_runs = [run_bare_loop(overrides, bare_epochs)]
     runner_runs = []
@@ -118,17 +120,34 @@ def throughput(
             runner_runs.append(runner_epochs(overrides, epochs, Path(tmp)))
         bare_runs.append(run_bare_loop(overrides, bare_epochs))
     tokens = bare_runs[0]["tokens_per_epoch"]
-    cycles = [b["ended_at"] - a["ended_at"] for run in runner_runs for a, b in pairwise(run)]
-    evals = [r["eval_seconds"] for run in runner_runs for r in run[1:]]
-    whole = tokens / statistics.median(cycles)
-    without_eval = tokens / statistics.median(c - e for c, e in zip(cycles, evals, strict=True))
+    cycles = [[b["ended_at"] - a["ended_at"] for a, b in pairwise(run)] for run in runner_runs]
+    evals = [[r["eval_seconds"] for r in run[1:]] for run in runner_runs]
+    trained = [
+        [c - e for c, e in zip(run, run_evals, strict=True)]
+        for run, run_evals in zip(cycles, evals, strict=True)
+    ]
     bare_seconds = [_after_first(run["epoch_seconds"]) for run in bare_runs]
     bare_tps = tokens / statistics.median(s for run in bare_seconds for s in run)
-    eval_share = statistics.median(e / c for c, e in zip(cycles, evals, strict=True))
+    whole = tokens / statistics.median(_flat(cycles))
+    without_eval = tokens / statistics.median(_flat(trained))
+    eval_share = statistics.median(e / c for c, e in zip(_flat(cycles), _flat(evals), strict=True))
     gflop = 3 * bare_runs[0]["forward_flops_per_token"] / 1e9
+    bare_medians = [statistics.median(run) for run in bare_seconds]
     return [
-        row(name, "tokens/s, whole epochs", whole, bare_tps, ">= 0.90"),
-        row(name, "tokens/s, whole epochs less evaluation", without_eval, bare_tps, ">= 0.90"),
+        row(
+            name,
+            _per_round("tokens/s, whole epochs", cycles, bare_medians),
+            whole,
+            bare_tps,
+            ">= 0.90",
+        ),
+        row(
+            name,
+            _per_round("tokens/s, whole epochs less evaluation", trained, bare_medians),
+            without_eval,
+            bare_tps,
+            ">= 0.90",
+        ),
         row(
             name,
             "GFLOP/s, whole epochs less evaluation",
@@ -140,11 +159,60 @@ def throughput(
         row(
             name,
             "bare loop tokens/s, last run vs first",
-            tokens / statistics.median(bare_seconds[-1]),
-            tokens / statistics.median(bare_seconds[0]),
+            tokens / bare_medians[-1],
+            tokens / bare_medians[0],
             "",
         ),
     ]
+
+
+def _flat(runs: list[list[float]]) -> list[float]:
+    return [value for run in runs for value in run]
+
+
+def _per_round(figure: str, runner: list[list[float]], bare_medians: list[float]) -> str:
+    """`figure`, naming the range of each round's ratio when there are several: a runner
+    run's median epoch against the mean of the bare-loop runs just before and after it."""
+    if len(runner) < 2:
+        return figure
+    ratios = [
+        (before + after) / 2 / statistics.median(seconds)
+        for seconds, (before, after) in zip(runner, pairwise(bare_medians), strict=True)
+    ]
+    return f"{figure} ({len(ratios)} rounds: {min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def paired(name: str, overrides: list[str], pairs: int) -> list[Row]:
+    """The runner's whole epochs against the bare loop's, alternating in one process at a
+    terminal (`paired.py`); the first pair is left out. The figure names the middle half of
+    the pairs' ratios."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "pairs.json"
+        script = [sys.executable, str(HERE / "paired.py"), str(out), f"--pairs={pairs}"]
+        code = run_in_terminal([*script, *overrides], HERE)
+        if code != 0:
+            raise RuntimeError(f"paired.py {' '.join(overrides)} exited with {code}")
+        measured = _after_first(json.loads(out.read_text()))
+    tokens = measured[0]["tokens"]
+    bare = [p["bare"] for p in measured]
+    rows = []
+    for figure, runner in (
+        ("whole epochs", [p["runner"] for p in measured]),
+        ("whole epochs less evaluation", [p["runner"] - p["runner_eval"] for p in measured]),
+    ):
+        ratios = [b / r for b, r in zip(bare, runner, strict=True)]
+        quarters = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        rows.append(
+            row(
+                name,
+                f"tokens/s, {figure}, paired in one process "
+                f"({len(ratios)} pairs, middle half {quarters[0]:.2f}-{quarters[2]:.2f})",
+                tokens / statistics.median(runner),
+                tokens / statistics.median(bare),
+                ">= 0.90",
+            )
+        )
+    return rows
 
 
 def fused_kernel(repeats: int = 20) -> list[Row]:

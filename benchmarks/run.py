@@ -26,14 +26,16 @@ import measure
 SECTIONS = ("fused", "throughput", "padding", "sweep", "startup")
 
 
-def throughput_configs(data: Path, quick: bool) -> list[tuple[str, list[str], int, int, int]]:
-    """(name, overrides, runner epochs, bare-loop epochs, rounds) for the three setups the
+def throughput_configs(data: Path, quick: bool) -> list[tuple[str, list[str], int, int, int, int]]:
+    """(name, overrides, runner epochs, bare-loop epochs, rounds, pairs) for the three setups the
     target names. The first epoch of each run is left out (warm-up), so the runner's long
-    epochs give two full cycles and each bare-loop run one. The default run's epochs last a
-    third of a second, where a thread waking elsewhere on the machine moves one run's figure
-    by a third: it runs 20 epochs a side, three times in turn with the bare loop."""
+    epochs give two full cycles and each bare-loop run one. The default run's epochs last
+    about half a second, where another tenant of the machine can slow one process by half
+    for seconds: it runs 6 epochs a side, eight times in turn with the bare loop. Pairs:
+    epochs of both, alternating in one process (`paired.py`), the closest comparison; too
+    long for PTB's three-minute epochs."""
     if quick:
-        return [("default (synthetic, tiny)", ["dataset.num_train=500"], 3, 3, 1)]
+        return [("default (synthetic, tiny)", ["dataset.num_train=500"], 3, 3, 2, 3)]
     imdb = [
         "+experiment=tutorial_imdb",
         f"dataset.path={data / 'imdb'}",
@@ -42,15 +44,16 @@ def throughput_configs(data: Path, quick: bool) -> list[tuple[str, list[str], in
         "dataset.num_test=500",
     ]
     return [
-        ("default (synthetic, tiny)", [], 20, 20, 3),
+        ("default (synthetic, tiny)", [], 6, 6, 8, 30),
         (
             "ptb, model=small",
             ["dataset=ptb", f"dataset.path={data / 'ptb'}", "model=small"],
             3,
             2,
             1,
+            0,
         ),
-        ("imdb tutorial model, 2,000 reviews", imdb, 3, 2, 1),
+        ("imdb tutorial model, 2,000 reviews", imdb, 3, 2, 1, 3),
     ]
 
 
@@ -106,14 +109,13 @@ def main() -> None:
         if section == "fused":
             rows += measure.fused_kernel(repeats=5 if args.quick else 20)
         elif section == "throughput":
-            for name, overrides, epochs, bare, rounds in throughput_configs(data, args.quick):
-                rows += measure.throughput(
-                    f"{name}, {args.device}",
-                    [*overrides, f"device={args.device}"],
-                    epochs,
-                    bare,
-                    rounds,
-                )
+            for name, overrides, epochs, bare, rounds, pairs in throughput_configs(
+                data, args.quick
+            ):
+                name, overrides = f"{name}, {args.device}", [*overrides, f"device={args.device}"]
+                rows += measure.throughput(name, overrides, epochs, bare, rounds)
+                if pairs:
+                    rows += measure.paired(name, overrides, pairs)
         elif section == "padding":
             rows += measure.imdb_padding(data / "imdb")
         elif section == "sweep":

@@ -78,6 +78,16 @@ def upgrade_schedule_state(saved: dict, optimizer: torch.optim.Optimizer) -> dic
     return {**saved, **{key: saved[key][-1:] for key in per_group if key in saved}}
 
 
+def total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The 2-norm of all gradients together, as `nn.utils.get_total_norm` computes it for
+    tensors on one device (the same operations, the same result bit for bit), without its
+    grouping by device and dtype: a tenth of a millisecond of host time a step, a few
+    percent of a small model's step."""
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
 def step_decay(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> LambdaLR:
     """lr * lr_decay ** (epochs past lr_decay_start), stepped once per epoch."""
     return LambdaLR(optimizer, lambda done: cfg.lr_decay ** max(0, done + 1 - cfg.lr_decay_start))

@@ -102,9 +102,13 @@ class ClassificationTask:
     def _forward(self, model: nn.Module, split: Sequences, index: torch.Tensor) -> tuple:
         tokens, lengths, labels = split.batch(index)
         # Equal lengths need no packing; that saves the pack and unpack copies.
-        packed = None if bool((lengths == tokens.shape[1]).all()) else lengths
+        if split.width is not None:
+            packed, real = None, tokens.numel()
+        else:
+            packed = None if bool((lengths == tokens.shape[1]).all()) else lengths
+            real = int(lengths.sum())
         out = model(tokens.to(self.device), packed)
-        return out, labels.to(self.device), int(lengths.sum())
+        return out, labels.to(self.device), real
 
     def step(self, model: nn.Module, index: torch.Tensor) -> StepResult:
         out, labels, tokens = self._forward(model, self.data.train, index)

@@ -32,6 +32,7 @@ from lstm_overfit.models import BackboneOutput, build_model
 from lstm_overfit.optim import (
     build_optimizer,
     step_decay,
+    total_norm,
     upgrade_optimizer_state,
     upgrade_schedule_state,
 )
@@ -294,14 +295,16 @@ class TrainingRun:
             with self.autocast:
                 result = task.step(model, batch)
                 penalty = self.batch_penalty(result.hidden)
-            loss = result.loss * result.objective_scale
+            loss = result.loss
+            if result.objective_scale != 1.0:
+                loss = loss * result.objective_scale
             if penalty is not None:
                 loss = loss + penalty
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # The norm before clipping is recorded whether or not it clips (what
             # clip_grad_norm_ does, without its multiply by one when nothing clips).
-            norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            norm = total_norm([p.grad for p in params if p.grad is not None])
             if cfg.reg.grad_clip > 0:
                 nn.utils.clip_grads_with_norm_(params, cfg.reg.grad_clip, norm)
             sums["grad_norm"] += norm

@@ -342,10 +342,13 @@ def classification_data(lengths: torch.Tensor) -> TaskData:
     return TaskData(Task.classify, split, split, split, vocab_size=50, num_classes=2)
 
 
-def test_a_batch_holds_each_sequence_in_its_row_padded_with_zeros() -> None:
+@pytest.mark.parametrize("equal", [False, True], ids=["varying lengths", "one length"])
+def test_a_batch_holds_each_sequence_in_its_row_padded_with_zeros(equal: bool) -> None:
     torch.manual_seed(0)
-    lengths = torch.randint(1, 40, (50,))
+    lengths = torch.full((50,), 17) if equal else torch.randint(1, 40, (50,))
     split = classification_data(lengths).train
+    assert split.width == (17 if equal else None)
+    assert split.subset(torch.tensor([4, 2])).width == (17 if equal else None)
     index = torch.tensor([7, 3, 3, 49, 0])
     tokens, batch_lengths, labels = split.batch(index)
     assert tokens.shape == (5, int(lengths[index].max()))

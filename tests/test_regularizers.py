@@ -15,6 +15,7 @@ from lstm_overfit.models import build_model
 from lstm_overfit.optim import (
     build_optimizer,
     step_decay,
+    total_norm,
     upgrade_optimizer_state,
     upgrade_schedule_state,
 )
@@ -442,3 +443,11 @@ def test_optimizer_steps_all_tensors_at_once_bit_for_bit_as_the_loop(
         loop.step()
     for p in model.parameters():
         assert torch.equal(p, to_twin[id(p)])
+
+
+def test_total_gradient_norm_is_get_total_norms_bit_for_bit() -> None:
+    model = small_model()
+    model(torch.randint(0, 10, (4, 7))).prediction.sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert torch.equal(total_norm(grads), nn.utils.get_total_norm(grads))
+    assert total_norm([]).item() == 0.0

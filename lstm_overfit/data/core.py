@@ -21,6 +21,13 @@ class Sequences:
     ids: torch.Tensor  # (total tokens,) int64
     offsets: torch.Tensor  # (N + 1,) start of each sequence in ids
     labels: torch.Tensor  # (N,)
+    # The common length when every sequence has it (ids then form a matrix), else None.
+    width: int | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        lengths = self.lengths
+        equal = len(lengths) > 0 and bool((lengths == lengths[0]).all())
+        self.width = int(lengths[0]) if equal else None
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -57,8 +64,12 @@ class Sequences:
         """(tokens (B, longest) right-padded with 0, lengths (B,), labels (B,)).
 
         One gather for the whole batch rather than a slice per row: a handful of tensor
-        operations whatever the batch size, which matters where the host feeds a GPU.
+        operations whatever the batch size, which matters where the host feeds a GPU, and
+        fewer still when all sequences have one length.
         """
+        if self.width is not None:
+            tokens = self.ids.view(-1, self.width)[index]
+            return tokens, torch.full_like(index, self.width), self.labels[index]
         starts = self.offsets[index]
         lengths = self.offsets[index + 1] - starts
         steps = torch.arange(int(lengths.max()))
