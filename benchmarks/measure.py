@@ -24,6 +24,23 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 Row = dict[str, Any]
 
+# glibc's malloc maps large blocks on their own and hands the free top of its heap back to
+# the system, with thresholds that adapt upward only as large blocks happen to be freed. A
+# process whose history left them low unmaps a step's activations at every step and faults
+# them back in at the next, and which a process gets is luck: the bare loop ran the
+# default setup at 0.47-0.58 s an epoch with them as they came and 0.28-0.40 s with them
+# fixed at the highest values glibc's adaptation reaches. The comparisons of speed run both
+# sides with those values, so that they compare code, not luck; the `allocator` section
+# measures what the setting does to each side.
+FIXED_ALLOCATOR = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
+    "MALLOC_TRIM_THRESHOLD_": str(64 * 1024 * 1024),
+}
+
+
+def _env(fixed_allocator: bool) -> dict[str, str]:
+    return {**os.environ, **FIXED_ALLOCATOR} if fixed_allocator else dict(os.environ)
+
 
 def row(config: str, figure: str, ours: float, reference: float | None, target: str) -> Row:
     ratio = ours / reference if reference else None
@@ -42,12 +59,17 @@ def console_script() -> list[str]:
     return [found] if found else [sys.executable, "-m", "lstm_overfit"]
 
 
-def run_in_terminal(args: list[str], cwd: Path) -> int:
+def run_in_terminal(args: list[str], cwd: Path, fixed_allocator: bool = True) -> int:
     """Run a command with a pseudo-terminal as its output, as a user at a terminal would
     (so the progress bar is drawn); what it prints is read and dropped."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=cwd
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        cwd=cwd,
+        env=_env(fixed_allocator),
     )
     os.close(follower)
     while True:
@@ -68,7 +90,9 @@ def _after_first(values: list[float]) -> list[float]:
 # -- training throughput against a bare loop, and the cost of evaluation -----------------
 
 
-def runner_epochs(overrides: list[str], epochs: int, workdir: Path) -> list[dict]:
+def runner_epochs(
+    overrides: list[str], epochs: int, workdir: Path, fixed_allocator: bool = True
+) -> list[dict]:
     """`lstm-overfit train` for `epochs` epochs at a terminal; its metrics.jsonl rows."""
     run_dir = workdir / "run"
     code = run_in_terminal(
@@ -80,20 +104,48 @@ def runner_epochs(overrides: list[str], epochs: int, workdir: Path) -> list[dict
             f"hydra.run.dir={run_dir}",
         ],
         workdir,
+        fixed_allocator,
     )
     if code != 0:
         raise RuntimeError(f"lstm-overfit train {' '.join(overrides)} exited with {code}")
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def run_bare_loop(overrides: list[str], epochs: int) -> dict:
+def run_bare_loop(overrides: list[str], epochs: int, fixed_allocator: bool = True) -> dict:
     out = subprocess.run(
         [sys.executable, str(HERE / "bare_loop.py"), f"--epochs={epochs}", *overrides],
         check=True,
         capture_output=True,
         text=True,
+        env=_env(fixed_allocator),
     )
     return json.loads(out.stdout.splitlines()[-1])
+
+
+def allocator(overrides: list[str], epochs: int = 6, rounds: int = 4) -> list[Row]:
+    """Each side of the default setup's comparison with glibc's thresholds as they come
+    against fixed (alternating, `rounds` runs of each): tokens/s of training epochs (the
+    runner's less evaluation)."""
+    seconds: dict[tuple[str, bool], list[float]] = {}
+    for _ in range(rounds):
+        for fixed in (False, True):
+            bare = run_bare_loop(overrides, epochs, fixed)
+            seconds.setdefault(("bare loop", fixed), []).extend(_after_first(bare["epoch_seconds"]))
+            with tempfile.TemporaryDirectory() as tmp:
+                records = runner_epochs(overrides, epochs, Path(tmp), fixed)
+            trained = [r["epoch_seconds"] - r["eval_seconds"] for r in _after_first(records)]
+            seconds.setdefault(("runner", fixed), []).extend(trained)
+    tokens = bare["tokens_per_epoch"]
+    return [
+        row(
+            f"default (synthetic, tiny), {side}",
+            "tokens/s, glibc's allocator thresholds as they come vs fixed",
+            tokens / statistics.median(seconds[side, False]),
+            tokens / statistics.median(seconds[side, True]),
+            "",
+        )
+        for side in ("bare loop", "runner")
+    ]
 
 
 def throughput(

@@ -5,7 +5,7 @@ processes), prints one table (configuration, figure, ours, reference, ratio, tar
 writes it, with the machine, as JSON. BENCHMARKS.md holds the latest table.
 
     python benchmarks/run.py [--data ../shared/data] [--out benchmarks/results.json]
-                             [--only throughput padding sweep startup fused] [--quick]
+                             [--only fused throughput allocator padding sweep startup] [--quick]
 
 --quick shrinks every measurement (seconds instead of about 45 minutes); its numbers are
 for checking the script, not for the table.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import measure
 
-SECTIONS = ("fused", "throughput", "padding", "sweep", "startup")
+SECTIONS = ("fused", "throughput", "allocator", "padding", "sweep", "startup")
 
 
 def throughput_configs(data: Path, quick: bool) -> list[tuple[str, list[str], int, int, int, int]]:
@@ -116,6 +116,8 @@ def main() -> None:
                 rows += measure.throughput(name, overrides, epochs, bare, rounds)
                 if pairs:
                     rows += measure.paired(name, overrides, pairs)
+        elif section == "allocator":
+            rows += measure.allocator([f"device={args.device}"], rounds=1 if args.quick else 4)
         elif section == "padding":
             rows += measure.imdb_padding(data / "imdb")
         elif section == "sweep":
