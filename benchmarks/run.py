@@ -7,7 +7,7 @@ writes it, with the machine, as JSON. BENCHMARKS.md holds the latest table.
     python benchmarks/run.py [--data ../shared/data] [--out benchmarks/results.json]
                              [--only fused throughput allocator padding sweep startup] [--quick]
 
---quick shrinks every measurement (seconds instead of about 45 minutes); its numbers are
+--quick shrinks every measurement (seconds instead of about 55 minutes); its numbers are
 for checking the script, not for the table.
 """
 
