@@ -27,7 +27,8 @@ class Sequences:
     def __post_init__(self) -> None:
         lengths = self.lengths
         equal = len(lengths) > 0 and bool((lengths == lengths[0]).all())
-        self.width = int(lengths[0]) if equal else None
+        matrix = equal and self.ids.numel() == len(lengths) * int(lengths[0])
+        self.width = int(lengths[0]) if matrix else None
 
     def __len__(self) -> int:
         return self.labels.shape[0]
