@@ -179,7 +179,7 @@ def throughput(
         for run, run_evals in zip(cycles, evals, strict=True)
     ]
     bare_seconds = [_after_first(run["epoch_seconds"]) for run in bare_runs]
-    bare_tps = tokens / statistics.median(s for run in bare_seconds for s in run)
+    bare_tps = tokens / statistics.median(_flat(bare_seconds))
     whole = tokens / statistics.median(_flat(cycles))
     without_eval = tokens / statistics.median(_flat(trained))
     eval_share = statistics.median(e / c for c, e in zip(_flat(cycles), _flat(evals), strict=True))

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import logging.config
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 from bare_loop import compose_config, epoch_batches, model_and_optimizer, train_epoch
-from rich.logging import RichHandler
+from omegaconf import OmegaConf
 
+from lstm_overfit.cli import config_dir
 from lstm_overfit.config import Task
 from lstm_overfit.console import RichProgress
 from lstm_overfit.tasks import make_task
@@ -31,13 +32,11 @@ from lstm_overfit.train import TrainingRun
 
 
 def log_as_the_console_script(folder: Path) -> None:
-    """The handlers conf/hydra/job_logging/rich.yaml gives a run: rich above the bar and
-    a plain run.log."""
-    file = logging.FileHandler(folder / "run.log")
-    file.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] %(message)s"))
-    console = RichHandler(show_path=False)
-    console.setFormatter(logging.Formatter("%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[console, file])
+    """The logging conf/hydra/job_logging/rich.yaml gives a run (rich above the bar and a
+    plain run.log), with the log in `folder`."""
+    spec = OmegaConf.to_container(OmegaConf.load(config_dir() / "hydra/job_logging/rich.yaml"))
+    spec["handlers"]["file"]["filename"] = str(folder / "run.log")
+    logging.config.dictConfig(spec)
 
 
 def main() -> None:
