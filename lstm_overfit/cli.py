@@ -89,6 +89,19 @@ def _discard_if_fresh(out_dir: Path) -> None:
         parent.rmdir()
 
 
+def quick_shutdown() -> None:
+    """At exit, spare the interpreter a search of everything torch loaded for reference
+    cycles: 0.4-0.9 s of every command (and of every sweep worker, which the command waits
+    for), for objects the operating system frees with the process anyway. The other exit
+    handlers (logging's final flush, joblib's) still run; the run's own files are written,
+    synced and closed before any of them."""
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)  # once per process, however many jobs it runs
+    atexit.register(gc.freeze)
+
+
 def _fair_threads(launcher: Any) -> int:
     """Torch threads per job when a launcher runs jobs side by side: the cores shared out,
     so a 4-job sweep on 2 cores does not oversubscribe. 0 (torch's default) otherwise."""
@@ -121,6 +134,7 @@ def _train_task(dict_cfg: Any) -> float:
     from lstm_overfit.stopping import Interrupted
     from lstm_overfit.train import fit
 
+    quick_shutdown()  # a launcher's worker process is a process of its own
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -276,6 +290,7 @@ def main() -> None:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         usage_error(f"unknown command '{command}'; valid commands: {', '.join(COMMANDS)}")
+    quick_shutdown()
     try:
         COMMANDS[command](rest)
     except BrokenPipeError:  # output piped into a reader that stopped early (`| head`)

@@ -294,7 +294,8 @@ def _curves_overlay(groups: list[Group], path: Path) -> None:
 
 
 def write_report(runs: list[Run], out: Path) -> list[Group]:
-    """Write summary.csv, report.md and the plots into `out`; return the groups."""
+    """Write summary.csv, report.md and the plots into `out`; return the groups. The
+    plots against strength only when some configuration has one regularizer at a strength."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -302,10 +303,18 @@ def write_report(runs: list[Run], out: Path) -> list[Group]:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "summary.csv", summary_csv(runs))
     atomic_write_text(out / "report.md", report_markdown(groups))
+    val = {"best_val_loss": "best", "final_val_loss": "last epoch"}
+    gap = {"gap_at_best": "at best epoch", "max_gap": "largest"}
+    strength_plots = {
+        "val_loss_vs_strength.png": (val, "validation loss"),
+        "gap_vs_strength.png": (gap, "validation - training loss"),
+    }
+    against_strength = any(_strength_lines(groups, number) for number in val)
+    for name, (numbers, ylabel) in strength_plots.items():
+        if against_strength:
+            _strength_plot(groups, numbers, out / name, ylabel)
+        else:  # nothing against strength (seeds only): no empty axes, none left from before
+            (out / name).unlink(missing_ok=True)
     if any(g.usable for g in groups):
-        val = {"best_val_loss": "best", "final_val_loss": "last epoch"}
-        gap = {"gap_at_best": "at best epoch", "max_gap": "largest"}
-        _strength_plot(groups, val, out / "val_loss_vs_strength.png", "validation loss")
-        _strength_plot(groups, gap, out / "gap_vs_strength.png", "validation - training loss")
         _curves_overlay(groups, out / "curves_overlay.png")
     return groups

@@ -71,6 +71,18 @@ def test_report_files(sweep: Path, tmp_path: Path) -> None:
         assert (tmp_path / plot).stat().st_size > 5_000
 
 
+def test_a_seeds_only_report_has_no_plots_against_strength(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        make_run(runs, f"none-{seed}", [f"seed={seed}"], seed=seed)
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "gap_vs_strength.png").write_bytes(b"from an earlier report")
+    write_report(find_runs([runs]), out)
+    assert (out / "curves_overlay.png").stat().st_size > 5_000
+    assert not list(out.glob("*_vs_strength.png"))
+
+
 @pytest.mark.slow
 def test_sweep_writes_its_report_and_fails_if_a_job_failed(tmp_path: Path) -> None:
     result = run_cli("train", "-m", "+experiment=smoke", "train.max_loss=0.01,null", cwd=tmp_path)
