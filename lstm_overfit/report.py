@@ -294,8 +294,8 @@ def _curves_overlay(groups: list[Group], path: Path) -> None:
 
 
 def write_report(runs: list[Run], out: Path) -> list[Group]:
-    """Write summary.csv, report.md and the plots into `out`; return the groups. The
-    plots against strength only when some configuration has one regularizer at a strength."""
+    """Write summary.csv, report.md and the plots into `out`; return the groups. The plots
+    against strength are drawn only when some configuration has one regularizer at a strength."""
     import matplotlib
 
     matplotlib.use("Agg")
