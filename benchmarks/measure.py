@@ -235,9 +235,9 @@ def _per_round(figure: str, runner: list[list[float]], bare_medians: list[float]
 
 
 def paired(name: str, overrides: list[str], pairs: int) -> list[Row]:
-    """The runner's whole epochs against the bare loop's, alternating in one process at a
-    terminal (`paired.py`); the first pair is left out. The figure names the middle half of
-    the pairs' ratios."""
+    """The runner's whole epochs, those less evaluation, and its training passes alone
+    against the bare loop's epochs, alternating in one process at a terminal (`paired.py`);
+    the first pair is left out. The figure names the middle half of the pairs' ratios."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pairs.json"
         script = [sys.executable, str(HERE / "paired.py"), str(out), f"--pairs={pairs}"]
@@ -248,9 +248,15 @@ def paired(name: str, overrides: list[str], pairs: int) -> list[Row]:
     tokens = measured[0]["tokens"]
     bare = [p["bare"] for p in measured]
     rows = []
-    for figure, runner in (
-        ("whole epochs", [p["runner"] for p in measured]),
-        ("whole epochs less evaluation", [p["runner"] - p["runner_eval"] for p in measured]),
+    # The training pass alone has no target of its own: it shows what the rest costs.
+    for figure, runner, target in (
+        ("whole epochs", [p["runner"] for p in measured], ">= 0.90"),
+        (
+            "whole epochs less evaluation",
+            [p["runner"] - p["runner_eval"] for p in measured],
+            ">= 0.90",
+        ),
+        ("training pass alone", [p["runner_train"] for p in measured], ""),
     ):
         ratios = [b / r for b, r in zip(bare, runner, strict=True)]
         quarters = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
@@ -261,7 +267,7 @@ def paired(name: str, overrides: list[str], pairs: int) -> list[Row]:
                 f"({len(ratios)} pairs, middle half {quarters[0]:.2f}-{quarters[2]:.2f})",
                 tokens / statistics.median(runner),
                 tokens / statistics.median(bare),
-                ">= 0.90",
+                target,
             )
         )
     return rows

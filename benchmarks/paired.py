@@ -6,7 +6,8 @@ log, both checkpoint writes, the progress bar), then one epoch of the bare loop 
 model, then the other way round, for `--pairs` pairs. Each pair is a few seconds at most,
 so both sides sample the same stretch of a machine whose speed changes from one second to
 the next, which separate processes minutes apart cannot. Writes each pair's seconds as
-JSON to OUT; the first pair (warm-up) is there too, for the caller to leave out.
+JSON to OUT, with the runner's evaluation and its training pass timed apart; the first pair
+(warm-up) is there too, for the caller to leave out.
 
     python benchmarks/paired.py OUT --pairs 30 [overrides...]
 """
@@ -68,7 +69,17 @@ def main() -> None:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds[side] = time.perf_counter() - start
-            pairs.append({**seconds, "runner_eval": record.eval_seconds, "tokens": tokens})
+            # The record's training speed, over the same tokens as the bare loop's epoch,
+            # gives the runner's training pass alone.
+            train = tokens / record.tokens_per_second
+            pairs.append(
+                {
+                    **seconds,
+                    "runner_eval": record.eval_seconds,
+                    "runner_train": train,
+                    "tokens": tokens,
+                }
+            )
     args.out.write_text(json.dumps(pairs))
 
 
