@@ -80,7 +80,8 @@ def _fmt(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+        # Three significant digits, trailing zeros kept: a ratio of 1.00 reads as measured.
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:#.3g}"
     return str(value)
 
 
