@@ -382,12 +382,16 @@ def sweep(epochs: int | None = None) -> list[Row]:
 
     Run in the order serial, joblib, joblib, serial and averaged per launcher, so a speed
     drift that is linear over the four runs cancels out. The second row is the floor of the
-    first, set by the jobs themselves: one job alone on all cores against two side by side
-    on one core each (their `wall_seconds`), halved as two run at once. A job that already
-    uses both cores well leaves a sweep little to gain.
+    first, set by the jobs themselves: one job alone on all cores against jobs side by side
+    (their `wall_seconds`), divided by how many run at once. A job that already uses both
+    cores well leaves a sweep little to gain. The third row is what neither launcher can
+    share out: each command's seconds outside its jobs' `wall_seconds` (start-up, imports,
+    each job's set-up, plots, the report, the exit), jobs that ran at once counted once.
     """
+    at_once = {"serial": 1, "joblib": min(os.cpu_count() or 1, 4)}
     seconds: dict[str, list[float]] = {"serial": [], "joblib": []}
     jobs: dict[str, list[float]] = {"serial": [], "joblib": []}
+    outside: dict[str, list[float]] = {"serial": [], "joblib": []}
     launchers = {"serial": [], "joblib": ["hydra/launcher=local_parallel"]}
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(("serial", "joblib", "joblib", "serial")):
@@ -404,7 +408,9 @@ def sweep(epochs: int | None = None) -> list[Row]:
             start = time.perf_counter()
             subprocess.run(args, check=True, capture_output=True, cwd=tmp)
             seconds[name].append(time.perf_counter() - start)
-            jobs[name] += _job_seconds(sweep_dir)
+            job_seconds = _job_seconds(sweep_dir)
+            jobs[name] += job_seconds
+            outside[name].append(seconds[name][-1] - sum(job_seconds) / at_once[name])
     length = f"cut to {epochs} epochs" if epochs else "whole"
     config = f"4 default runs ({length}), {os.cpu_count()} cores"
     return [
@@ -417,9 +423,17 @@ def sweep(epochs: int | None = None) -> list[Row]:
         ),
         row(
             config,
-            "seconds per job: half of one of two side by side vs one alone",
-            statistics.mean(jobs["joblib"]) / 2,
+            f"seconds per job: one of {at_once['joblib']} side by side, divided by "
+            f"{at_once['joblib']}, vs one alone",
+            statistics.mean(jobs["joblib"]) / at_once["joblib"],
             statistics.mean(jobs["serial"]),
+            "",
+        ),
+        row(
+            config,
+            "seconds of the command outside its jobs, joblib vs one after another",
+            statistics.mean(outside["joblib"]),
+            statistics.mean(outside["serial"]),
             "",
         ),
     ]
