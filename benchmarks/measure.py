@@ -388,7 +388,8 @@ def sweep(epochs: int | None = None) -> list[Row]:
     share out: each command's seconds outside its jobs' `wall_seconds` (start-up, imports,
     each job's set-up, plots, the report, the exit), jobs that ran at once counted once.
     """
-    at_once = {"serial": 1, "joblib": min(os.cpu_count() or 1, 4)}
+    seeds = (0, 1, 2, 3)
+    at_once = {"serial": 1, "joblib": min(os.cpu_count() or 1, len(seeds))}
     seconds: dict[str, list[float]] = {"serial": [], "joblib": []}
     jobs: dict[str, list[float]] = {"serial": [], "joblib": []}
     outside: dict[str, list[float]] = {"serial": [], "joblib": []}
@@ -400,7 +401,7 @@ def sweep(epochs: int | None = None) -> list[Row]:
                 *console_script(),
                 "train",
                 "-m",
-                "seed=0,1,2,3",
+                f"seed={','.join(map(str, seeds))}",
                 *([f"train.epochs={epochs}"] if epochs else []),
                 *launchers[name],
                 f"hydra.sweep.dir={sweep_dir}",
@@ -412,7 +413,7 @@ def sweep(epochs: int | None = None) -> list[Row]:
             jobs[name] += job_seconds
             outside[name].append(seconds[name][-1] - sum(job_seconds) / at_once[name])
     length = f"cut to {epochs} epochs" if epochs else "whole"
-    config = f"4 default runs ({length}), {os.cpu_count()} cores"
+    config = f"{len(seeds)} default runs ({length}), {os.cpu_count()} cores"
     return [
         row(
             config,
