@@ -72,7 +72,7 @@ class DataConfig:
     label_noise: float = 0.2
     # Text.
     max_vocab: int | None = 25000  # most frequent training words kept (plus specials)
-    max_len: int = 500  # tokens per review kept
+    max_len: int | None = 500  # tokens per review kept; None keeps whole reviews
     bptt: int = 35  # language modelling: steps per truncated-backpropagation window
     # Forecasting.
     column: str | None = None  # the CSV column holding the values

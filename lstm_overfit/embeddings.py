@@ -79,6 +79,10 @@ def load_pretrained(embedding: nn.Module, vocab: list[str], cfg: EmbeddingConfig
     with torch.no_grad():
         for word, vector in vectors.items():
             embedding.weight[wanted[word]] = torch.from_numpy(np.array(vector))
+        # As the tutorial: unknown and padding words start at zero, not at a random vector.
+        for special in ("<unk>", "<pad>"):
+            if special in wanted:
+                embedding.weight[wanted[special]] = 0.0
     embedding.weight.requires_grad_(not cfg.freeze)
     coverage = {"found": len(vectors), "vocabulary": len(vocab)}
     log.info(

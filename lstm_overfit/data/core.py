@@ -44,7 +44,9 @@ class Sequences:
         return cls(tokens.reshape(-1).clone(), offsets, labels)
 
     @classmethod
-    def from_lists(cls, sequences: list[list[int]], labels: list[int], max_len: int) -> Sequences:
+    def from_lists(
+        cls, sequences: list[list[int]], labels: list[int], max_len: int | None
+    ) -> Sequences:
         """Each sequence cut at max_len; an empty one becomes a single padding token."""
         cut = [seq[:max_len] or [0] for seq in sequences]
         lengths = torch.tensor([len(seq) for seq in cut], dtype=torch.long)
