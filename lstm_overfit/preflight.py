@@ -1,33 +1,46 @@
-"""Check command-line overrides before Hydra runs anything, and explain mistakes in one line.
+"""Everything that can go wrong before training, found before any folder is made.
 
-Hydra reports composition errors as multi-line text (or a traceback) with exit status 1.
-Here every job of a sweep is composed in-process first, so an unknown option, a misspelled
-key, a wrong type or an out-of-range value stops the command with one line and status 2,
-before any folder is created.
+Each job of the command (every combination of a sweep's values; for a value a sweeper samples
+at run time, both ends of its interval) is composed once and validated; the data each
+distinct data set needs is loaded (a bad file stops the command, and the processed data is
+then cached for the jobs); the device and precision are checked; the output folder is
+resolved, checked for writing, and pinned, so Hydra makes exactly that folder. A mistake
+stops the command with one line and exit status 2, and nothing is made.
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
+import json
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from lstm_overfit.config import Config, ConfigError, validate
+from lstm_overfit.config import DATA_SCHEMAS, Config, ConfigError
 from lstm_overfit.records import FINISHED
+from lstm_overfit.validation import validate
+
+# Above this many jobs, each sweep value is composed once (with the others at their first
+# value) rather than every combination: composing takes a few milliseconds a job.
+MAX_COMPOSED_JOBS = 512
 
 
-def _job_override_lists(overrides: list[str]) -> list[list[str]]:
-    """The plain overrides, plus one variant per value of each discrete sweep.
+@dataclass
+class Plan:
+    argv: list[str]  # what Hydra runs: the command's arguments, the output folder pinned
+    output: Path  # the run folder, or with -m the sweep folder
+    multirun: bool
 
-    Every value of every sweep is composed once, with the other sweeps at their first value:
-    that checks each value without composing the whole cartesian product.
-    """
+
+def _parse(lines: list[str]) -> list[Any]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
     parser = OverridesParser.create()
     parsed = []
-    for line in overrides:
+    for line in lines:
         try:
             parsed += parser.parse_overrides([line])
         except OverrideParseException as err:
@@ -36,41 +49,105 @@ def _job_override_lists(overrides: list[str]) -> list[list[str]]:
                 f"cannot parse the override {line!r}: {problem}; write it as KEY=VALUE "
                 "and quote values that hold brackets, commas or spaces"
             ) from None
-    plain, sweeps = [], []
-    for override in parsed:
-        if not override.is_sweep_override():
-            plain.append(override.input_line)
-        elif override.is_discrete_sweep():
-            key = override.get_key_element()
-            sweeps.append([f"{key}={value}" for value in override.sweep_string_iterator()])
-        # Continuous sweeps (interval(...)) are sampled by a sweeper and checked per job.
+    return parsed
+
+
+def _values(override: Any) -> list[str]:
+    """The values a sweep override stands for: each value of a discrete sweep, both ends of
+    an interval (range checks are bounds, so the ends stand for the whole interval)."""
+    key = override.get_key_element()
+    if override.is_discrete_sweep():
+        return [f"{key}={value}" for value in override.sweep_string_iterator()]
+    interval = override.value()
+    return [f"{key}={interval.start}", f"{key}={interval.end}"]
+
+
+def job_overrides(plain: list[str], sweeps: list[list[str]]) -> list[list[str]]:
+    """Every combination of the sweeps' values, or past MAX_COMPOSED_JOBS each value once with
+    the other sweeps at their first value."""
+    combinations = 1
+    for values in sweeps:
+        combinations *= len(values)
+    if combinations <= MAX_COMPOSED_JOBS:
+        return [plain + list(combo) for combo in itertools.product(*sweeps)]
     firsts = [values[0] for values in sweeps]
-    variants = [plain + firsts]
+    jobs = [plain + firsts]
     for i, values in enumerate(sweeps):
-        for value in values[1:]:
-            variants.append(plain + firsts[:i] + [value] + firsts[i + 1 :])
-    return variants
+        jobs += [plain + firsts[:i] + [value] + firsts[i + 1 :] for value in values[1:]]
+    return jobs
 
 
-def check_overrides(config_dir: Path, overrides: list[str], multirun: bool = False) -> None:
-    """Compose and validate each job the overrides describe, and check that the output
-    folder can be created; raise ConfigError on a mistake."""
+def compose_jobs(config_dir: Path, overrides: list[str], multirun: bool) -> tuple[list, Path]:
+    """(each job's validated Config, the output folder). A sweep's values come from the
+    command line and from the config's `hydra.sweeper.params` (ready sweeps); the command
+    line wins for a key set in both."""
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
+    parsed = _parse(overrides)
+    plain = [o.input_line for o in parsed if not o.is_sweep_override()]
+    sweeps = {o.get_key_element(): _values(o) for o in parsed if o.is_sweep_override()}
+    firsts = [values[0] for values in sweeps.values()]
+    configs = []
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        for job in _job_override_lists(overrides):
-            try:
-                cfg = compose(config_name="config", overrides=job, return_hydra_config=True)
-            except Exception as err:  # Hydra and OmegaConf raise several unrelated types
-                raise ConfigError(describe_compose_error(err)) from None
-            HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the output folders
-            output = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
-            del cfg.hydra
-            obj: Config = OmegaConf.to_object(cfg)
-            validate(obj)
-    check_writable(output)
+        base = _compose(compose, plain + firsts, hydra=True)
+        HydraConfig.instance().set_config(base)  # for ${hydra:...} in the output folders
+        output = Path(base.hydra.sweep.dir if multirun else base.hydra.run.dir)
+        if multirun:
+            params = base.hydra.sweeper.get("params")
+            params = OmegaConf.to_container(params) if params is not None else {}
+            lines = [f"{key}={value}" for key, value in params.items() if key not in sweeps]
+            for override in _parse(lines):
+                sweeps[override.get_key_element()] = _values(override)
+        for job in job_overrides(plain, list(sweeps.values())):
+            cfg: Config = OmegaConf.to_object(_compose(compose, job, hydra=False))
+            validate(cfg)
+            configs.append(cfg)
+    return configs, output
+
+
+def compose_config(config_dir: Path, overrides: list[str]) -> Config:
+    """One job's config, for `train --help`."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        return OmegaConf.to_object(_compose(compose, overrides, hydra=False))
+
+
+GROUPS = ("dataset", "model", "reg", "experiment", "sweep", "hydra/launcher")
+
+
+def option_groups(config_dir: Path) -> dict[str, list[str]]:
+    """The options of each config group this package ships (Hydra's own launchers too)."""
+    options = {
+        group: sorted(p.stem for p in (config_dir / group).glob("*.yaml")) for group in GROUPS
+    }
+    options["hydra/launcher"] += ["(and the installed Hydra launchers)"]
+    return options
+
+
+def _compose(compose: Any, overrides: list[str], hydra: bool) -> Any:
+    try:
+        return compose(config_name="config", overrides=overrides, return_hydra_config=hydra)
+    except Exception as err:  # Hydra and OmegaConf raise several unrelated types
+        raise ConfigError(describe_compose_error(err)) from None
+
+
+def check_runtime(configs: list[Config]) -> None:
+    """The device, precision and data of every job: each distinct data set is loaded once
+    (a bad file stops the command here; good data is cached for the jobs)."""
+    from lstm_overfit.data.load import load_data
+    from lstm_overfit.runtime import autocast_for, resolve_device
+
+    seen = set()
+    for cfg in configs:
+        autocast_for(cfg.train.precision, resolve_device(cfg.device))
+        key = json.dumps(asdict(cfg.dataset), default=str, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            load_data(cfg.dataset, cfg.seed)
 
 
 def check_writable(folder: Path) -> None:
@@ -96,8 +173,6 @@ RESUME_SETTINGS = ("train.progress=", "train.num_threads=", "device=")
 
 def resume_overrides(overrides: list[str]) -> list[str] | None:
     """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended."""
-    import json
-
     import yaml
 
     switch = [o for o in overrides if o.startswith("resume=")]
@@ -138,7 +213,24 @@ def resume_sweep_overrides(overrides: list[str]) -> list[str]:
             f"resume={value} is not a sweep folder (no multirun.yaml in it); with -m, point it "
             "at a sweep's folder, such as outputs/sweeps/<date>/<time>-<id>"
         )
-    return [f"hydra.sweep.dir={folder.resolve()}"]
+    return [*overrides, f"hydra.sweep.dir={folder.resolve()}"]
+
+
+def plan(config_dir: Path, overrides: list[str], multirun: bool) -> Plan | None:
+    """Check the command's jobs; the overrides Hydra should run, or None for nothing to do."""
+    if any(o.startswith("resume=") for o in overrides):
+        if multirun:
+            overrides = resume_sweep_overrides(overrides)
+        else:
+            overrides = resume_overrides(overrides)
+            if overrides is None:
+                return None
+    configs, output = compose_jobs(config_dir, overrides, multirun)
+    check_writable(output)
+    check_runtime(configs)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    pinned = any(o.startswith(f"{key}=") for o in overrides)
+    return Plan(overrides if pinned else [*overrides, f"{key}={output}"], output, multirun)
 
 
 def _one_line(text: str) -> str:
@@ -146,11 +238,15 @@ def _one_line(text: str) -> str:
 
 
 def _known_keys(full_key: str) -> list[str]:
-    """Every valid key beside a misspelled one, for the did-you-mean hint."""
+    """Every valid key beside a misspelled one, for the did-you-mean hint (for dataset keys,
+    those of every kind of data source)."""
     from omegaconf import OmegaConf
 
-    node = OmegaConf.structured(Config)
     parent = full_key.rpartition(".")[0]
+    if parent == "dataset":
+        schemas = [OmegaConf.structured(schema) for schema in DATA_SCHEMAS.values()]
+        return sorted({f"dataset.{k}" for node in schemas for k in node})
+    node = OmegaConf.structured(Config)
     if parent:
         node = OmegaConf.select(node, parent)
     if node is None or not OmegaConf.is_dict(node):
@@ -166,7 +262,7 @@ def describe_compose_error(err: Exception) -> str:
     cause = err.__cause__ or err
     if isinstance(err, MissingConfigException) and err.options is not None:
         group, _, name = (err.missing_cfg_file or "").rpartition("/")
-        options = ", ".join(sorted(err.options))
+        options = ", ".join(sorted(o for o in err.options if not o.endswith("_schema")))
         return f"unknown {group} option '{name}'; valid options: {options}"
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
         key = str(cause.full_key)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 # How a run ended. Finished runs are not resumed; usable ones count in reports; failed ones
 # make a command exit with status 1.
@@ -18,10 +19,19 @@ USABLE = ("completed", "stopped_early")
 FAILED = ("diverged", "failed")
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+@functools.cache
+def _plain_mode() -> int:
+    """The mode a plain open() gives a new file: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Write through a temp file in the same folder, fsync, then rename over `path`.
 
-    A reader sees the old file or the new one, never a partial one.
+    A reader sees the old file or the new one, never a partial one. The file gets the mode a
+    plain write would give it (mkstemp's own is private to the user).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -29,6 +39,7 @@ def _atomic_write(path: Path, write: Any) -> None:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), _plain_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -36,8 +47,12 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, lambda f: f.write(data))
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write_bytes(path, text.encode())
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -83,48 +98,32 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 @dataclass
 class EpochRecord:
+    """One line of metrics.jsonl."""
+
     epoch: int
     train_loss: float  # eval mode, fixed training sample, same weights as val_loss
     train_loss_running: float  # train mode, as optimized, without penalty
     penalty: float
     val_loss: float
+    gap: float  # val_loss - train_loss
     lr: float
     grad_norm: float  # mean global gradient norm over the epoch's batches, before clipping
     epoch_seconds: float  # training and evaluation
     tokens_per_second: float  # training only
-    eval_seconds: float = 0.0  # the two evaluation passes (training sample, validation)
-    ended_at: float = 0.0  # Unix time when the record was written
+    eval_seconds: float  # the two evaluation passes (training sample, validation)
+    ended_at: float  # Unix time when the record was written
     task_metrics: dict[str, float] = field(default_factory=dict)  # train_acc, val_acc, ...
-
-    @property
-    def gap(self) -> float:
-        return self.val_loss - self.train_loss
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> EpochRecord:
         names = {f.name for f in fields(cls)} - {"task_metrics"}
-        metrics = {k: v for k, v in row.items() if k.startswith(("train_", "val_"))}
-        for key in ("train_loss", "train_loss_running", "val_loss"):
-            metrics.pop(key)
-        # Records written before eval_seconds and ended_at existed lack them.
-        return cls(**{k: row[k] for k in names if k in row}, task_metrics=metrics)
+        metrics = {k: v for k, v in row.items() if k not in names}
+        return cls(**{k: row[k] for k in names}, task_metrics=metrics)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "train_loss": self.train_loss,
-            "train_loss_running": self.train_loss_running,
-            "penalty": self.penalty,
-            "val_loss": self.val_loss,
-            "gap": self.gap,
-            **self.task_metrics,
-            "lr": self.lr,
-            "grad_norm": self.grad_norm,
-            "epoch_seconds": self.epoch_seconds,
-            "tokens_per_second": self.tokens_per_second,
-            "eval_seconds": self.eval_seconds,
-            "ended_at": self.ended_at,
-        }
+        row = asdict(self)
+        metrics = row.pop("task_metrics")
+        return {**row, **metrics}
 
 
 class EarlyStopper:
@@ -151,52 +150,99 @@ class EarlyStopper:
     def should_stop(self) -> bool:
         return self.patience > 0 and self.bad_epochs >= self.patience
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_loss, self.best_epoch = state["best_loss"], state["best_epoch"]
+        self.bad_epochs = state["bad"]
+
 
 def overfit_onset(
-    train_losses: Sequence[float], val_losses: Sequence[float], patience: int
-) -> int | None:
-    """First epoch (1-based) after which overfitting set in, or None.
+    train_losses: Sequence[float], val_losses: Sequence[float], patience: int, min_rise: float
+) -> tuple[int | None, float | None]:
+    """(first epoch after which overfitting set in, the rise that marked it), or Nones.
 
-    Epoch e qualifies when its validation loss is the best so far, each of the next
-    `patience` epochs has a higher validation loss, and training loss is lower at the end of
-    that stretch than at e: validation got worse while training kept improving.
+    Epoch e (1-based) qualifies when its validation loss is the best so far, each of the next
+    `patience` epochs has a higher one, the last of them by at least `min_rise` times the
+    best (so noise does not count), and the training loss is lower at the end of that
+    stretch than at e: validation got worse while training kept improving.
     """
     best = math.inf
     for e in range(len(val_losses) - patience):
         if val_losses[e] >= best:
             continue
         best = val_losses[e]
-        window = range(e + 1, e + 1 + patience)
-        rose = all(val_losses[t] > best for t in window)
-        if rose and train_losses[e + patience] < train_losses[e]:
-            return e + 1
-    return None
+        end = e + patience
+        rose = all(val_losses[t] > best for t in range(e + 1, end + 1))
+        rise = val_losses[end] - best
+        if rose and rise >= min_rise * abs(best) and train_losses[end] < train_losses[e]:
+            return e + 1, rise
+    return None, None
+
+
+@dataclass
+class CurveSummary:
+    """The overfitting story of the epochs run (Nones when no epoch finished)."""
+
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    gap_at_best: float | None = None
+    final_val_loss: float | None = None
+    final_gap: float | None = None
+    max_gap: float | None = None
+    overfit_onset_epoch: int | None = None
+    overfit_onset_rise: float | None = None  # the validation loss's rise that marked it
+    epochs_run: int = 0
 
 
 def curve_summary(
-    records: Sequence[EpochRecord], best_epoch: int | None, onset_patience: int
-) -> dict[str, Any]:
-    """Gap statistics over the epochs run (empty values when no epoch finished)."""
+    records: Sequence[EpochRecord], best_epoch: int | None, patience: int, min_rise: float
+) -> CurveSummary:
     if not records:
-        return {
-            "best_epoch": None,
-            "best_val_loss": None,
-            "gap_at_best": None,
-            "final_val_loss": None,
-            "final_gap": None,
-            "max_gap": None,
-            "overfit_onset_epoch": None,
-        }
-    by_epoch = {r.epoch: r for r in records}
-    best = by_epoch.get(best_epoch) if best_epoch is not None else None
-    return {
-        "best_epoch": best_epoch,
-        "best_val_loss": best.val_loss if best else None,
-        "gap_at_best": best.gap if best else None,
-        "final_val_loss": records[-1].val_loss,
-        "final_gap": records[-1].gap,
-        "max_gap": max(r.gap for r in records),
-        "overfit_onset_epoch": overfit_onset(
-            [r.train_loss for r in records], [r.val_loss for r in records], onset_patience
-        ),
-    }
+        return CurveSummary()
+    best = next((r for r in records if r.epoch == best_epoch), None)
+    onset, rise = overfit_onset(
+        [r.train_loss for r in records], [r.val_loss for r in records], patience, min_rise
+    )
+    return CurveSummary(
+        best_epoch=best_epoch,
+        best_val_loss=best.val_loss if best else None,
+        gap_at_best=best.gap if best else None,
+        final_val_loss=records[-1].val_loss,
+        final_gap=records[-1].gap,
+        max_gap=max(r.gap for r in records),
+        overfit_onset_epoch=onset,
+        overfit_onset_rise=rise,
+        epochs_run=len(records),
+    )
+
+
+@dataclass
+class RunSummary(CurveSummary):
+    """summary.json: how the run ended, its curves' story, the test at the best epoch."""
+
+    status: str = "completed"
+    # The loss of the Bayes predictor on each split, where the data set knows it.
+    bayes_val_loss: float | None = None
+    bayes_test_loss: float | None = None
+    # Memorization where the flipped labels are known: accuracy on the training split's
+    # clean and flipped examples at the last epoch.
+    final_train_acc_clean: float | None = None
+    final_train_acc_flipped: float | None = None
+    # Forecasting: the errors of persistence (the last value repeated) on val and test.
+    naive_forecast: dict[str, float] | None = None
+    pretrained_coverage: dict[str, int] | None = None
+    test: dict[str, float] | None = None  # the best checkpoint on the test split
+    reg: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    num_threads: int = 0
+    device: str = "cpu"
+    error: str | None = None
+    wall_seconds: float = 0.0
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        # Status first: the line a reader looks for.
+        row = asdict(self)
+        return {"status": row.pop("status"), **row}

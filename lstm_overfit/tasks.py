@@ -1,11 +1,15 @@
 """What differs between the three task kinds: batching, the loss, and evaluation.
 
 - classify: length-bucketed batches of whole sequences (padding never reaches a real step's
-  result); binary or multi-class cross-entropy; accuracy.
-- lm: contiguous streams cut into BPTT windows, the hidden state carried across windows and
-  detached; cross-entropy per token; perplexity.
+  result); binary or multi-class cross-entropy; accuracy (and, where the data set knows which
+  labels were flipped, accuracy on the clean and on the flipped examples).
+- lm: contiguous streams cut into BPTT windows (fixed, or of variable length as in AWD-LSTM),
+  the hidden state carried across windows and detached; cross-entropy per token; perplexity.
 - forecast: shuffled sliding windows; mean squared error on normalized values; mean absolute
-  error in the data's original units.
+  error in the series' units and its scaled form (MASE).
+
+Each task also knows the loss of the best constant predictor on its training split, the
+yardstick of the default divergence bound.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_overfit.config import Task, TrainConfig
-from lstm_overfit.data import Sequences, Stream, TaskData, Windows
+from lstm_overfit.config import Config, CorpusData, Task
+from lstm_overfit.data.splits import Sequences, Stream, TaskData, Windows
 from lstm_overfit.models import BackboneOutput, State
 
 # Classification batches are formed from pools of this many batches sorted by length, so
@@ -36,8 +40,10 @@ class StepResult:
     hidden: BackboneOutput
     examples: int  # rows in the batch, the weight of its loss in an epoch mean
     tokens: int  # real steps processed
-    # The optimized objective is loss * objective_scale (language models may sum over steps).
+    # The optimized objective is (loss + penalties) * objective_scale (language models may
+    # sum over steps), taken at the learning rate times lr_scale (variable-length windows).
     objective_scale: float = 1.0
+    lr_scale: float = 1.0
 
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -47,10 +53,21 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return F.cross_entropy(logits, targets)
 
 
-def correct_predictions(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def predictions(logits: torch.Tensor) -> torch.Tensor:
     if logits.shape[-1] == 1:
-        return ((logits.squeeze(-1) > 0).long() == targets).sum()
-    return (logits.argmax(-1) == targets).sum()
+        return (logits.squeeze(-1) > 0).long()
+    return logits.argmax(-1)
+
+
+def entropy(counts: torch.Tensor) -> float:
+    """Entropy (nats) of the distribution the counts describe."""
+    p = counts[counts > 0].double() / counts.sum()
+    return float(-(p * p.log()).sum())
+
+
+def _share(hits: torch.Tensor) -> float:
+    """The share of True in a boolean vector (NaN when it is empty)."""
+    return hits.sum().item() / len(hits) if len(hits) else math.nan
 
 
 def length_batches(
@@ -79,17 +96,21 @@ def _sample(split: Any, size: int, gen: torch.Generator) -> Any:
 class ClassificationTask:
     metric = "acc"
 
-    def __init__(self, data: TaskData, cfg: TrainConfig, device: torch.device) -> None:
-        self.data, self.cfg, self.device = data, cfg, device
+    def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
+        self.data, self.train, self.device = data, cfg.train, device
 
     def train_sample(self, size: int, gen: torch.Generator) -> Sequences:
+        """A fixed sample of the training split; all of it where the flipped labels are
+        known, so every flipped label counts in the memorization measure."""
+        if self.data.train.flipped is not None:
+            return self.data.train
         return _sample(self.data.train, size, gen)
 
-    def start_epoch(self) -> None:
-        pass
+    def constant_loss(self) -> float:
+        return entropy(torch.bincount(self.data.train.labels))
 
     def epoch_batches(self, gen: torch.Generator) -> list[torch.Tensor]:
-        train, size = self.data.train, self.cfg.batch_size
+        train, size = self.data.train, self.train.batch_size
         order = torch.randperm(len(train), generator=gen)
         lengths = train.lengths
         batches = []
@@ -101,13 +122,13 @@ class ClassificationTask:
 
     def _forward(self, model: nn.Module, split: Sequences, index: torch.Tensor) -> tuple:
         tokens, lengths, labels = split.batch(index)
-        # Equal lengths need no packing; that saves the pack and unpack copies.
+        # Equal lengths need no per-row handling.
         if split.width is not None:
-            packed, real = None, tokens.numel()
+            varying, real = None, tokens.numel()
         else:
-            packed = None if bool((lengths == tokens.shape[1]).all()) else lengths
+            varying = None if bool((lengths == tokens.shape[1]).all()) else lengths
             real = int(lengths.sum())
-        out = model(tokens.to(self.device), packed)
+        out = model(tokens.to(self.device), varying)
         return out, labels.to(self.device), real
 
     def step(self, model: nn.Module, index: torch.Tensor) -> StepResult:
@@ -119,12 +140,24 @@ class ClassificationTask:
     def evaluate(self, model: nn.Module, split: Sequences) -> dict[str, float]:
         model.eval()
         loss = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.long, device=self.device)
-        for index in length_batches(split.lengths, self.cfg.eval_batch_size):
+        correct = torch.zeros(len(split), dtype=torch.bool, device=self.device)
+        for index in length_batches(split.lengths, self.train.eval_batch_size):
             out, labels, _ = self._forward(model, split, index)
             loss += classification_loss(out.prediction, labels) * len(index)
-            correct += correct_predictions(out.prediction, labels)
-        return {"loss": loss.item() / len(split), "acc": correct.item() / len(split)}
+            correct[index.to(self.device)] = predictions(out.prediction) == labels
+        result = {"loss": loss.item() / len(split), "acc": _share(correct)}
+        if split.flipped is not None:
+            flipped = split.flipped.to(self.device)
+            result["acc_clean"] = _share(correct[~flipped])
+            # The share of flipped labels the model reproduces: what it has memorized.
+            result["acc_flipped"] = _share(correct[flipped])
+        return result
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
 
 
 def batchify(stream: Stream, rows: int) -> torch.Tensor:
@@ -137,48 +170,77 @@ def detach_state(state: State) -> State:
     return [(h.detach(), c.detach()) for h, c in state]
 
 
+def window_lengths(columns: int, bptt: int, gen: torch.Generator | None) -> list[int]:
+    """The lengths of the windows that cover `columns` steps: `bptt` each (the last one
+    shorter), or, given a generator, AWD-LSTM's draws: N(bptt, 5), or N(bptt / 2, 5) with
+    probability 0.05, truncated to an integer, at least 5."""
+    lengths, done = [], 0
+    while done < columns:
+        length = bptt
+        if gen is not None:
+            base = bptt if torch.rand((), generator=gen) < 0.95 else bptt / 2
+            length = max(5, int(torch.normal(base, 5.0, (1,), generator=gen)))
+        lengths.append(min(length, columns - done))
+        done += lengths[-1]
+    return lengths
+
+
 class LanguageModelTask:
     metric = "ppl"
 
-    def __init__(self, data: TaskData, cfg: TrainConfig, device: torch.device, bptt: int):
-        self.data, self.cfg, self.device, self.bptt = data, cfg, device, bptt
-        self.sum_over_steps = cfg.lm_sum_over_steps
-        self.train_rows = batchify(data.train, cfg.batch_size).to(device)
+    def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
+        corpus: CorpusData = cfg.dataset
+        self.data, self.train, self.device = data, cfg.train, device
+        self.bptt, self.variable = corpus.bptt, corpus.variable_bptt
+        self.train_rows = batchify(data.train, cfg.train.batch_size).to(device)
         self.state: State | None = None
 
     def train_sample(self, size: int, gen: torch.Generator) -> Stream:
         """A fixed contiguous stretch of the training stream (`size` tokens)."""
         return Stream(self.data.train.ids[:size])
 
-    def start_epoch(self) -> None:
+    def constant_loss(self) -> float:
+        """The unigram entropy of the training stream."""
+        return entropy(torch.bincount(self.data.train.ids))
+
+    def epoch_batches(self, gen: torch.Generator) -> list[tuple[int, int]]:
+        """(start column, length) of each window, in order: the state flows from one to the
+        next, and starts from zero each epoch."""
         self.state = None
+        lengths = window_lengths(
+            self.train_rows.shape[1] - 1, self.bptt, gen if self.variable else None
+        )
+        starts = [0, *torch.tensor(lengths).cumsum(0).tolist()[:-1]]
+        return list(zip(starts, lengths, strict=True))
 
-    def epoch_batches(self, gen: torch.Generator) -> list[int]:
-        """Start columns of the BPTT windows, in order: the state flows from one to the next."""
-        return list(range(0, self.train_rows.shape[1] - 1, self.bptt))
-
-    def window(self, rows: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        length = min(self.bptt, rows.shape[1] - 1 - start)
+    @staticmethod
+    def window(rows: torch.Tensor, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         return rows[:, start : start + length], rows[:, start + 1 : start + 1 + length]
 
-    def step(self, model: nn.Module, start: int) -> StepResult:
-        inputs, targets = self.window(self.train_rows, start)
+    def step(self, model: nn.Module, window: tuple[int, int]) -> StepResult:
+        inputs, targets = self.window(self.train_rows, *window)
         out = model(inputs, self.state)
         self.state = detach_state(out.hidden.state)
         logits = out.prediction.reshape(-1, out.prediction.shape[-1])
         loss = F.cross_entropy(logits, targets.reshape(-1))
-        scale = float(targets.shape[1]) if self.sum_over_steps else 1.0
-        return StepResult(loss, out.hidden, targets.numel(), targets.numel(), scale)
+        steps = targets.shape[1]
+        return StepResult(
+            loss,
+            out.hidden,
+            targets.numel(),
+            targets.numel(),
+            objective_scale=float(steps) if self.train.lm_sum_over_steps else 1.0,
+            lr_scale=steps / self.bptt if self.variable else 1.0,
+        )
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: Stream) -> dict[str, float]:
         model.eval()
-        rows = batchify(split, min(self.cfg.eval_batch_size, max(1, len(split) // 2))).to(
-            self.device
-        )
+        rows = batchify(split, min(self.train.eval_batch_size, max(1, len(split) // 2)))
+        rows = rows.to(self.device)
         state, total, count = None, torch.zeros((), device=self.device), 0
         for start in range(0, rows.shape[1] - 1, self.bptt):
-            inputs, targets = self.window(rows, start)
+            inputs, targets = self.window(rows, start, min(self.bptt, rows.shape[1] - 1 - start))
             out = model(inputs, state)
             state = out.hidden.state
             logits = out.prediction.reshape(-1, out.prediction.shape[-1])
@@ -187,21 +249,32 @@ class LanguageModelTask:
         loss = total.item() / count
         return {"loss": loss, "ppl": math.exp(min(loss, 700.0))}
 
+    def state_dict(self) -> dict[str, Any]:
+        """The hidden state carried into the next window, for a run stopped mid-epoch."""
+        return {"state": self.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = state["state"]
+
 
 class ForecastTask:
     metric = "mae"
 
-    def __init__(self, data: TaskData, cfg: TrainConfig, device: torch.device) -> None:
-        self.data, self.cfg, self.device = data, cfg, device
+    def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
+        self.data, self.train, self.device = data, cfg.train, device
 
     def train_sample(self, size: int, gen: torch.Generator) -> Windows:
         return _sample(self.data.train, size, gen)
 
-    def start_epoch(self) -> None:
-        pass
+    def constant_loss(self) -> float:
+        """The squared error of predicting the mean of the training targets."""
+        targets = self.data.train.targets
+        return float((targets - targets.mean()).pow(2).mean())
 
     def epoch_batches(self, gen: torch.Generator) -> list[torch.Tensor]:
-        return list(torch.randperm(len(self.data.train), generator=gen).split(self.cfg.batch_size))
+        return list(
+            torch.randperm(len(self.data.train), generator=gen).split(self.train.batch_size)
+        )
 
     def step(self, model: nn.Module, index: torch.Tensor) -> StepResult:
         train = self.data.train
@@ -211,23 +284,38 @@ class ForecastTask:
             F.mse_loss(out.prediction, targets), out.hidden, len(index), inputs.numel()
         )
 
+    def errors(self, predicted_levels: torch.Tensor, split: Windows) -> dict[str, float]:
+        """MAE in the series' units, and MASE: the MAE over the in-sample MAE of persistence."""
+        mae = (predicted_levels - split.target_levels).abs().mean().item()
+        return {"mae": mae, "mase": mae / self.data.naive_step_mae}
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: Windows) -> dict[str, float]:
         model.eval()
         squared = torch.zeros((), device=self.device)
-        absolute = torch.zeros((), device=self.device)
-        for index in torch.arange(len(split)).split(self.cfg.eval_batch_size):
+        predicted = []
+        for index in torch.arange(len(split)).split(self.train.eval_batch_size):
             targets = split.targets[index].to(self.device)
             prediction = model(split.inputs[index].to(self.device)).prediction
             squared += (prediction - targets).pow(2).sum()
-            absolute += (prediction - targets).abs().sum()
-        values = split.targets.numel()
-        return {"loss": squared.item() / values, "mae": absolute.item() / values * self.data.scale}
+            predicted.append(prediction.cpu().double())
+        levels = self.data.scale.levels(torch.cat(predicted), split.last)
+        return {"loss": squared.item() / split.targets.numel(), **self.errors(levels, split)}
+
+    def persistence(self, split: Windows) -> dict[str, float]:
+        """The errors of repeating each window's last value: the naive forecast."""
+        repeated = split.last.unsqueeze(1).expand_as(split.target_levels)
+        return self.errors(repeated, split)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
 
 
-def make_task(data: TaskData, cfg: TrainConfig, device: torch.device, bptt: int) -> Any:
-    if data.task == Task.lm:
-        return LanguageModelTask(data, cfg, device, bptt)
-    if data.task == Task.forecast:
-        return ForecastTask(data, cfg, device)
-    return ClassificationTask(data, cfg, device)
+TASKS = {Task.classify: ClassificationTask, Task.lm: LanguageModelTask, Task.forecast: ForecastTask}
+
+
+def make_task(data: TaskData, cfg: Config, device: torch.device) -> Any:
+    return TASKS[data.task](data, cfg, device)

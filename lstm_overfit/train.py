@@ -1,11 +1,10 @@
-"""The training loop: fit, evaluate, early stopping, checkpoints and resume, the records.
+"""The training loop: fit, evaluate, early stopping, divergence, and the records.
 
-A run can stop four ways besides completing: early stopping, divergence (a non-finite or
-exploding loss), a signal (SIGINT/SIGTERM: the current batch finishes, then the run saves
-and stops), or an error. summary.json is written in every case. `last.pt` is written after
-every epoch, and mid-epoch when a signal stops the run, with everything needed to continue
-bit for bit: model, optimizer, schedule, early-stopping state, RNG states, the epoch's batch
-order and position, and the running sums.
+A run can stop four ways besides completing: early stopping, divergence (a non-finite loss,
+or one above a bound), a signal (SIGINT/SIGTERM: the current batch finishes, then the run
+saves and stops), or an error. summary.json is written in every case. `last.pt` is written
+after every epoch, and mid-epoch when a signal stops the run, with everything needed to
+continue bit for bit (checkpoints.py).
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import platform
 import time
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,24 +20,24 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-import lstm_overfit
-from lstm_overfit.checkpoints import load_checkpoint
-from lstm_overfit.config import Config, ConfigError, Device, Precision, active_regularizers
-from lstm_overfit.data import load_data
+from lstm_overfit.checkpoints import RunState, load_checkpoint, load_run_state, save_checkpoint
+from lstm_overfit.config import Config, Logger, OptimizerName
+from lstm_overfit.data.load import load_data
 from lstm_overfit.embeddings import load_pretrained
-from lstm_overfit.models import BackboneOutput, build_model
+from lstm_overfit.models import BackboneOutput, build_model, build_spec
 from lstm_overfit.optim import (
+    averaged_weights,
+    averaging_due,
+    averaging_optimizer,
     build_optimizer,
-    step_decay,
-    total_norm,
-    upgrade_optimizer_state,
-    upgrade_schedule_state,
+    epoch_lr,
+    set_lr,
 )
 from lstm_overfit.records import (
     EarlyStopper,
     EpochRecord,
     JsonlWriter,
-    atomic_torch_save,
+    RunSummary,
     atomic_write_json,
     curve_summary,
     read_jsonl,
@@ -49,16 +46,17 @@ from lstm_overfit.records import (
 from lstm_overfit.regularizers import (
     activation_penalty,
     penalized_parameters,
-    penalty_fn,
     temporal_activation_penalty,
+    weight_penalty,
 )
+from lstm_overfit.runtime import autocast_for, resolve_device, set_threads, versions
 from lstm_overfit.stopping import Diverged, Interrupted, stop_on_signals
-from lstm_overfit.tasks import make_task
+from lstm_overfit.tasks import ForecastTask, make_task
 
 log = logging.getLogger(__name__)
 
-# How often (in batches) the running loss is read back: for the progress display and the
-# divergence check. Reading it every batch would stall a GPU.
+# How often (in batches) the running loss is read back, for the progress display and the
+# divergence check: reading it every batch would stall a GPU.
 CHECK_EVERY = 10
 # Kept on the device: the sums of the batches' loss, penalty and gradient norm, and the
 # largest batch loss (NaN once any was NaN), which the divergence check reads.
@@ -66,19 +64,13 @@ SUM_KEYS = ("loss", "penalty", "grad_norm", "worst")
 # The default training sample is never cut below this many examples (tokens for language
 # models): a smaller sample's loss is too noisy to read a gap from, and costs little anyway.
 MIN_TRAIN_SAMPLE = 256
-
-
-def upgrade_sums(sums: dict[str, Any]) -> dict[str, Any]:
-    """Running sums saved mid-epoch by earlier releases counted bad batches ("bad") where
-    the largest batch loss is kept now: a count above zero becomes NaN, which the next check
-    reports as divergence, as it would have been."""
-    if "bad" in sums:
-        sums["worst"] = torch.where(sums.pop("bad") > 0, math.nan, -math.inf)
-    return sums
+# Without train.max_loss, a batch loss above this many times the loss of the best constant
+# predictor on the training split is divergence.
+DIVERGENCE_FACTOR = 100
 
 
 class Observer(Protocol):
-    """Receives progress from the loop (the CLI shows it as a progress bar)."""
+    """Follows the loop: the progress bar, the TensorBoard writer."""
 
     def start_epoch(self, epoch: int, num_batches: int) -> None: ...
 
@@ -86,50 +78,7 @@ class Observer(Protocol):
 
     def end_epoch(self, record: EpochRecord) -> None: ...
 
-
-class _Silent:
-    def start_epoch(self, epoch: int, num_batches: int) -> None:
-        pass
-
-    def batch_done(self, running_loss: float | None) -> None:
-        pass
-
-    def end_epoch(self, record: EpochRecord) -> None:
-        pass
-
-
-def resolve_device(device: Device) -> torch.device:
-    if device == Device.auto:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == Device.cuda and not torch.cuda.is_available():
-        raise ConfigError("device=cuda but no CUDA device is available; use device=auto or cpu")
-    return torch.device(device.value)
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has native bf16 arithmetic (AVX-512 BF16 or AMX), which oneDNN's
-    LSTM kernel needs to run bf16."""
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
-
-
-def autocast_for(precision: Precision, device: torch.device) -> AbstractContextManager:
-    """The context the forward passes run in: bf16 autocast, or nothing.
-
-    bf16 runs on CUDA, and on CPUs with native bf16; elsewhere oneDNN's LSTM kernel fails
-    under bf16 autocast and the fallback is many times slower than float32.
-    """
-    if precision == Precision.fp32:
-        return nullcontext()
-    if device.type == "cpu" and not cpu_has_bf16():
-        raise ConfigError(
-            "train.precision=bf16 needs a CUDA device or a CPU with native bf16 (AVX-512 BF16 "
-            "or AMX), and this CPU has neither: use train.precision=fp32"
-        )
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    def end_run(self, summary: RunSummary) -> None: ...
 
 
 def default_train_sample_size(train: int, val: int) -> int:
@@ -140,45 +89,35 @@ def default_train_sample_size(train: int, val: int) -> int:
     return min(val, max(train // 10, MIN_TRAIN_SAMPLE))
 
 
-def _versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "lstm_overfit": lstm_overfit.__version__,
-    }
-
-
 class TrainingRun:
     """One training run: the state the epoch loop shares, and the files it writes."""
 
-    def __init__(self, cfg: Config, out_dir: Path, observer: Observer | None = None) -> None:
-        self.cfg, self.out_dir, self.observer = cfg, out_dir, observer or _Silent()
-        if cfg.train.num_threads > 0:
-            torch.set_num_threads(cfg.train.num_threads)
+    def __init__(self, cfg: Config, out_dir: Path, observers: list[Observer] = ()) -> None:
+        self.cfg, self.out_dir, self.observers = cfg, out_dir, list(observers)
+        self.num_threads = set_threads(cfg.train.num_threads)
         self.device = resolve_device(cfg.device)
         self.autocast = autocast_for(cfg.train.precision, self.device)
         torch.manual_seed(cfg.seed)
         self.data = load_data(cfg.dataset, cfg.seed)
-        self.model = build_model(
-            cfg.model,
-            cfg.reg,
-            self.data.task,
-            self.data.vocab_size,
-            self.data.num_classes,
-            cfg.dataset.horizon,
-        ).to(self.device)
+        self.model = build_model(build_spec(cfg, self.data)).to(self.device)
         self.pretrained_coverage = None
         if cfg.model.embedding.pretrained:
             self.pretrained_coverage = load_pretrained(
                 self.model.backbone.embedding, self.data.vocab or [], cfg.model.embedding
             )
+        self.task = make_task(self.data, cfg, self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.penalized = penalized_parameters(self.model, cfg.reg.penalty_scope)
+        self.penalty = weight_penalty(cfg.reg, self.penalized)
+        scale = float(cfg.dataset.bptt) if cfg.train.lm_sum_over_steps else 1.0
         self.optimizer = build_optimizer(
-            cfg.optim, self.model, cfg.reg.weight_decay, self.penalized
+            cfg.optim, self.params, self.penalized, cfg.reg.weight_decay, scale
         )
-        self.scheduler = step_decay(self.optimizer, cfg.optim)
-        self.penalty = penalty_fn(cfg.reg, self.penalized)
-        self.task = make_task(self.data, cfg.train, self.device, cfg.dataset.bptt)
+        self.averaging = False  # NT-ASGD has switched to averaged SGD
+        # A constant predictor with zero loss (one class only) leaves the bound to non-finite.
+        self.max_loss = (
+            cfg.train.max_loss or DIVERGENCE_FACTOR * self.task.constant_loss() or math.inf
+        )
         self.order_gen = torch.Generator().manual_seed(cfg.seed)
         sample_size = cfg.train.train_eval_size or default_train_sample_size(
             len(self.data.train), len(self.data.val)
@@ -195,7 +134,8 @@ class TrainingRun:
         self.checkpoints = out_dir / "checkpoints"
         self.metrics = JsonlWriter(out_dir / "metrics.jsonl")
         log.info(
-            "data %s (%s): %d train / %d val / %d test examples; model: %d parameters on %s",
+            "data %s (%s): %d train / %d val / %d test examples; model: %d parameters on %s, "
+            "%d torch threads",
             cfg.dataset.name,
             self.data.task.value,
             len(self.data.train),
@@ -203,25 +143,25 @@ class TrainingRun:
             len(self.data.test),
             sum(p.numel() for p in self.model.parameters()),
             self.device,
+            self.num_threads,
         )
-        log.info("regularizers: %s", active_regularizers(cfg.reg) or "none")
-        log.info("torch threads: %d", torch.get_num_threads())
+        log.info("regularizers: %s", cfg.reg.active() or "none")
 
     # -- checkpoints ------------------------------------------------------------------
 
-    def state(self, epoch: int, partial: dict[str, Any] | None = None) -> dict[str, Any]:
+    def state(self, epoch: int, partial: dict[str, Any] | None = None) -> RunState:
         """Everything needed to continue after `epoch` (and `partial`, mid-epoch)."""
-        return {
-            "epoch": epoch,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "order": self.order_gen.get_state()},
-            "early_stopping": vars(self.stopper).copy(),
-            "partial": partial,
-            "wall_seconds": self.earlier_seconds + time.perf_counter() - self.started,
-            "config": json.loads(json.dumps(asdict(self.cfg))),
-        }
+        return RunState(
+            epoch=epoch,
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            averaging=self.averaging,
+            rng={"torch": torch.get_rng_state(), "order": self.order_gen.get_state()},
+            early_stopping=self.stopper.state_dict(),
+            partial=partial,
+            wall_seconds=self.earlier_seconds + time.perf_counter() - self.started,
+            config=json.loads(json.dumps(asdict(self.cfg))),  # plain data: enums as strings
+        )
 
     def resume(self) -> None:
         """Continue from checkpoints/last.pt; drop records of epochs it does not hold."""
@@ -231,24 +171,25 @@ class TrainingRun:
             log.info("no checkpoint yet in %s: starting from the beginning", self.out_dir)
             rows = []
         else:
-            state = load_checkpoint(last, self.device)
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(
-                upgrade_optimizer_state(state["optimizer"], self.optimizer, self.penalized)
-            )
-            self.scheduler.load_state_dict(
-                upgrade_schedule_state(state["scheduler"], self.optimizer)
-            )
-            torch.set_rng_state(state["rng"]["torch"])
-            self.order_gen.set_state(state["rng"]["order"])
-            vars(self.stopper).update(state["early_stopping"])
-            self.first_epoch = state["epoch"] + 1
-            self.partial = state["partial"]
-            self.earlier_seconds = state["wall_seconds"]
-            rows = [row for row in rows if row["epoch"] <= state["epoch"]]
-            log.info("resuming after epoch %d from %s", state["epoch"], last)
+            state = load_run_state(last, self.device)
+            self.model.load_state_dict(state.model)
+            if state.averaging:
+                self.switch_to_averaging()
+            self.optimizer.load_state_dict(state.optimizer)
+            torch.set_rng_state(state.rng["torch"])
+            self.order_gen.set_state(state.rng["order"])
+            self.stopper.load_state_dict(state.early_stopping)
+            self.first_epoch = state.epoch + 1
+            self.partial = state.partial
+            self.earlier_seconds = state.wall_seconds
+            rows = [row for row in rows if row["epoch"] <= state.epoch]
+            log.info("resuming after epoch %d from %s", state.epoch, last)
         write_jsonl(self.metrics.path, rows)
         self.records = [EpochRecord.from_dict(row) for row in rows]
+
+    def switch_to_averaging(self) -> None:
+        self.optimizer = averaging_optimizer(self.optimizer, self.cfg.optim.lr)
+        self.averaging = True
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -267,68 +208,69 @@ class TrainingRun:
     def _check(self, sums: dict[str, Any], epoch: int, batch: int) -> float:
         """The running loss; raises Diverged if a batch's loss was non-finite or too large."""
         loss, worst = torch.stack((sums["loss"], sums["worst"])).tolist()  # one read-back
-        limit = self.cfg.train.max_loss
-        if not math.isfinite(worst) or (limit is not None and worst > limit):
-            what = "non-finite" if limit is None else f"non-finite or above {limit}"
-            raise Diverged(f"the training loss became {what} in epoch {epoch} (by batch {batch})")
+        if not math.isfinite(worst) or worst > self.max_loss:
+            raise Diverged(
+                f"the training loss became non-finite or above {self.max_loss:.4g} in epoch "
+                f"{epoch} (by batch {batch})"
+            )
         return loss / sums["examples"]
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
-        cfg, model, task = self.cfg, self.model, self.task
-        model.train()
-        task.start_epoch()
+    def _step(self, batch: Any, lr: float, sums: dict[str, Any]) -> None:
+        """One optimizer step on one batch, its figures added to `sums`."""
+        with self.autocast:
+            result = self.task.step(self.model, batch)
+            penalty = self.batch_penalty(result.hidden)
+        objective = result.loss if penalty is None else result.loss + penalty
+        if result.objective_scale != 1.0:
+            objective = objective * result.objective_scale
+        self.optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        # The norm before clipping is recorded whether or not it clips.
+        norm = nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
+        if self.cfg.reg.grad_clip > 0:
+            nn.utils.clip_grads_with_norm_(self.params, self.cfg.reg.grad_clip, norm)
+        if result.lr_scale != 1.0:
+            set_lr(self.optimizer, lr * result.lr_scale)
+        self.optimizer.step()
+        if result.lr_scale != 1.0:
+            set_lr(self.optimizer, lr)
+        data_loss = result.loss.detach()
+        sums["grad_norm"] += norm
+        sums["worst"] = torch.maximum(sums["worst"], data_loss)
+        sums["loss"].add_(data_loss, alpha=result.examples)
+        if penalty is not None:
+            sums["penalty"] += penalty.detach()
+        sums["examples"] += result.examples
+        sums["tokens"] += result.tokens
+
+    def train_epoch(self, epoch: int, lr: float) -> dict[str, float]:
+        self.model.train()
+        set_lr(self.optimizer, lr)
         order_before = self.order_gen.get_state()
-        batches = task.epoch_batches(self.order_gen)
+        batches = self.task.epoch_batches(self.order_gen)
         zero = torch.zeros((), device=self.device)
         sums: dict[str, Any] = {key: zero.clone() for key in SUM_KEYS}
         sums["worst"].fill_(-math.inf)
         sums.update(examples=0, tokens=0, seconds=0.0)
         done = 0
         if self.partial is not None:  # continue an epoch a signal stopped
-            sums, done = upgrade_sums(self.partial["sums"]), self.partial["batches_done"]
-            task.state = self.partial["task_state"]
+            sums, done = self.partial["sums"], self.partial["batches_done"]
+            self.task.load_state_dict(self.partial["task"])
             self.partial = None
-        self.observer.start_epoch(epoch, len(batches))
-        params = [p for p in model.parameters() if p.requires_grad]
+        for observer in self.observers:
+            observer.start_epoch(epoch, len(batches))
         start = time.perf_counter() - sums["seconds"]
         for i, batch in enumerate(batches[done:], done + 1):
-            with self.autocast:
-                result = task.step(model, batch)
-                penalty = self.batch_penalty(result.hidden)
-            loss = result.loss
-            if result.objective_scale != 1.0:
-                loss = loss * result.objective_scale
-            if penalty is not None:
-                loss = loss + penalty
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # The norm before clipping is recorded whether or not it clips (what
-            # clip_grad_norm_ does, without its multiply by one when nothing clips).
-            norm = total_norm([p.grad for p in params if p.grad is not None])
-            if cfg.reg.grad_clip > 0:
-                nn.utils.clip_grads_with_norm_(params, cfg.reg.grad_clip, norm)
-            sums["grad_norm"] += norm
-            self.optimizer.step()
-            data_loss = result.loss.detach()
-            sums["worst"] = torch.maximum(sums["worst"], data_loss)
-            sums["loss"].add_(data_loss, alpha=result.examples)
-            if penalty is not None:
-                sums["penalty"] += penalty.detach()
-            sums["examples"] += result.examples
-            sums["tokens"] += result.tokens
-            if i % CHECK_EVERY == 0 or i == len(batches):
-                self.observer.batch_done(self._check(sums, epoch, i))
-            else:
-                self.observer.batch_done(None)
+            self._step(batch, lr, sums)
+            checked = i % CHECK_EVERY == 0 or i == len(batches)
+            running = self._check(sums, epoch, i) if checked else None
+            for observer in self.observers:
+                observer.batch_done(running)
             if self.stop_signal is not None and i < len(batches):
                 sums["seconds"] = time.perf_counter() - start
-                partial = {
-                    "batches_done": i,
-                    "sums": sums,
-                    "task_state": getattr(task, "state", None),
-                }
+                partial = {"batches_done": i, "sums": sums, "task": self.task.state_dict()}
                 self.order_gen.set_state(order_before)  # replayed on resume
-                atomic_torch_save(self.state(epoch - 1, partial), self.checkpoints / "last.pt")
+                save_checkpoint(self.state(epoch - 1, partial), self.checkpoints / "last.pt")
                 raise Interrupted(self.stop_signal)
         seconds = time.perf_counter() - start
         return {
@@ -341,32 +283,39 @@ class TrainingRun:
     def run_epoch(self, epoch: int) -> EpochRecord:
         cfg = self.cfg
         start = time.perf_counter()
-        lr = self.optimizer.param_groups[0]["lr"]
-        fit_stats = self.train_epoch(epoch)
-        self.scheduler.step()
+        lr = epoch_lr(cfg.optim, epoch)
+        fit_stats = self.train_epoch(epoch, lr)
         eval_start = time.perf_counter()
-        with self.autocast:
+        # NT-ASGD evaluates (and keeps as best) the averaged weights.
+        with averaged_weights(self.optimizer), self.autocast:
             on_train = self.task.evaluate(self.model, self.train_sample)
             on_val = self.task.evaluate(self.model, self.data.val)
+            end = time.perf_counter()
+            train_loss, val_loss = on_train.pop("loss"), on_val.pop("loss")
+            record = EpochRecord(
+                epoch=epoch,
+                train_loss=train_loss,
+                val_loss=val_loss,
+                gap=val_loss - train_loss,
+                lr=lr,
+                epoch_seconds=end - start,
+                eval_seconds=end - eval_start,
+                ended_at=time.time(),
+                task_metrics={
+                    **{f"train_{k}": v for k, v in on_train.items()},
+                    **{f"val_{k}": v for k, v in on_val.items()},
+                },
+                **fit_stats,
+            )
+            if not math.isfinite(record.val_loss):
+                raise Diverged(f"the validation loss became non-finite in epoch {epoch}")
+            # The record first, then the checkpoints: a kill between the two leaves a record
+            # that resume drops and recomputes, never a checkpoint without its record.
+            self.records.append(record)
+            self.metrics.append(record.to_dict())
+            if self.stopper.update(epoch, record.val_loss):
+                save_checkpoint(self.state(epoch), self.checkpoints / "best.pt")
         metric = self.task.metric
-        end = time.perf_counter()
-        record = EpochRecord(
-            epoch=epoch,
-            train_loss=on_train["loss"],
-            val_loss=on_val["loss"],
-            lr=lr,
-            epoch_seconds=end - start,
-            eval_seconds=end - eval_start,
-            ended_at=time.time(),
-            task_metrics={f"train_{metric}": on_train[metric], f"val_{metric}": on_val[metric]},
-            **fit_stats,
-        )
-        if not math.isfinite(record.val_loss):
-            raise Diverged(f"the validation loss became non-finite in epoch {epoch}")
-        # The record first, then the checkpoint: a kill between the two leaves a record
-        # that resume drops and recomputes, never a checkpoint without its record.
-        self.records.append(record)
-        self.metrics.append(record.to_dict())
         log.info(
             "epoch %d/%d  train %.4f  val %.4f  gap %+.4f  val_%s %.4g  (%.1f s)",
             epoch,
@@ -375,13 +324,20 @@ class TrainingRun:
             record.val_loss,
             record.gap,
             metric,
-            on_val[metric],
+            record.task_metrics[f"val_{metric}"],
             record.epoch_seconds,
         )
-        if self.stopper.update(epoch, record.val_loss):
-            atomic_torch_save(self.state(epoch), self.checkpoints / "best.pt")
-        atomic_torch_save(self.state(epoch), self.checkpoints / "last.pt")
-        self.observer.end_epoch(record)
+        val_losses = [r.val_loss for r in self.records]
+        if (
+            cfg.optim.name == OptimizerName.nt_asgd
+            and not self.averaging
+            and averaging_due(val_losses, cfg.optim.nonmono)
+        ):
+            self.switch_to_averaging()
+            log.info("NT-ASGD: averaging the weights from epoch %d on", epoch + 1)
+        save_checkpoint(self.state(epoch), self.checkpoints / "last.pt")
+        for observer in self.observers:
+            observer.end_epoch(record)
         if self.stop_signal is not None:
             raise Interrupted(self.stop_signal)
         return record
@@ -394,21 +350,38 @@ class TrainingRun:
         with self.autocast:
             return self.task.evaluate(self.model, self.data.test)
 
-    def summary(self, status: str, test: dict | None, error: str | None) -> dict[str, Any]:
-        curves = curve_summary(self.records, self.stopper.best_epoch, self.cfg.train.onset_patience)
-        return {
-            "status": status,
-            **curves,
-            "epochs_run": len(self.records),
-            "bayes_val_loss": self.data.bayes_val_loss,
-            "pretrained_coverage": self.pretrained_coverage,
-            "test": test,
-            "reg": active_regularizers(self.cfg.reg),
-            "seed": self.cfg.seed,
-            "error": error,
-            "wall_seconds": self.earlier_seconds + time.perf_counter() - self.started,
-            "versions": _versions(),
-        }
+    def summary(self, status: str, test: dict | None, error: str | None) -> RunSummary:
+        train = self.cfg.train
+        curves = curve_summary(
+            self.records, self.stopper.best_epoch, train.onset_patience, train.onset_min_rise
+        )
+        last = self.records[-1].task_metrics if self.records else {}
+        bayes = self.data.bayes_loss or {}
+        naive = None
+        if isinstance(self.task, ForecastTask):
+            naive = {
+                f"{name}_{k}": v
+                for name in ("val", "test")
+                for k, v in self.task.persistence(getattr(self.data, name)).items()
+            }
+        return RunSummary(
+            **asdict(curves),
+            status=status,
+            bayes_val_loss=bayes.get("val"),
+            bayes_test_loss=bayes.get("test"),
+            final_train_acc_clean=last.get("train_acc_clean"),
+            final_train_acc_flipped=last.get("train_acc_flipped"),
+            naive_forecast=naive,
+            pretrained_coverage=self.pretrained_coverage,
+            test=test,
+            reg=self.cfg.reg.active(),
+            seed=self.cfg.seed,
+            num_threads=self.num_threads,
+            device=str(self.device),
+            error=error,
+            wall_seconds=self.earlier_seconds + time.perf_counter() - self.started,
+            versions=versions(),
+        )
 
 
 def _stopped_early(run: TrainingRun) -> bool:
@@ -422,14 +395,19 @@ def _stopped_early(run: TrainingRun) -> bool:
 
 
 def fit(
-    cfg: Config, out_dir: Path, observer: Observer | None = None, resume: bool = False
-) -> dict[str, Any]:
+    cfg: Config, out_dir: Path, observers: list[Observer] = (), resume: bool = False
+) -> RunSummary:
     """Train one run into `out_dir` (continuing it with `resume`); return the summary.
 
     summary.json is written however the run ends. Divergence ends the run with status
     `diverged`; a signal raises Interrupted and an error re-raises, both after the summary.
     """
-    run = TrainingRun(cfg, out_dir, observer)
+    observers = list(observers)
+    if cfg.logger == Logger.tensorboard:
+        from lstm_overfit.tensorboard import TensorBoardWriter
+
+        observers.append(TensorBoardWriter(out_dir, cfg))
+    run = TrainingRun(cfg, out_dir, observers)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     if resume:
         run.resume()
@@ -457,9 +435,11 @@ def fit(
         if status in ("completed", "stopped_early", "diverged"):
             test = run.test_at_best()
         summary = run.summary(status, test, error)
-        atomic_write_json(out_dir / "summary.json", summary)
+        atomic_write_json(out_dir / "summary.json", summary.to_dict())
         if run.records:
             from lstm_overfit.plots import plot_curves
 
-            plot_curves(run.records, summary, out_dir / "curves.png")
+            plot_curves(run.records, summary, cfg, out_dir / "curves.png")
+        for observer in run.observers:
+            observer.end_run(summary)
     return summary

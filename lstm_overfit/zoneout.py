@@ -5,16 +5,13 @@ some probability at each step, so it cannot use PyTorch's fused LSTM kernel. Rec
 loop with autograd costs a dozen graph nodes per step; instead the forward pass runs without
 autograd, keeps what the backward pass needs, and the backward pass walks the steps in
 reverse with one matrix product per step. The weight gradient is one large matrix product
-over all steps, as in fused kernels. Both loops are TorchScript-compiled where TorchScript is
-available, and run as plain Python otherwise.
+over all steps, as in fused kernels.
 
 Gate layout follows `nn.LSTM`: input, forget, cell (g), output.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -97,27 +94,6 @@ def zoneout_backward_loop(
     return d_gates, d_w_hh, dh_next, dc_next
 
 
-def _script(fn: Callable) -> Callable:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TorchScript is deprecated, not gone
-            return torch.jit.script(fn)
-    except Exception:  # no TorchScript in this build: the plain loop gives the same result
-        return fn
-
-
-_COMPILED: dict[str, Callable] = {}
-
-
-def _loops(compiled: bool) -> tuple[Callable, Callable]:
-    if not compiled:
-        return zoneout_forward_loop, zoneout_backward_loop
-    if not _COMPILED:
-        _COMPILED["forward"] = _script(zoneout_forward_loop)
-        _COMPILED["backward"] = _script(zoneout_backward_loop)
-    return _COMPILED["forward"], _COMPILED["backward"]
-
-
 class _ZoneoutLSTM(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -128,21 +104,17 @@ class _ZoneoutLSTM(torch.autograd.Function):
         c0: torch.Tensor,
         keep_h: torch.Tensor,
         keep_c: torch.Tensor,
-        compiled: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        forward_loop, _ = _loops(compiled)
-        hs, cs, acts, tanh_c = forward_loop(gates_x, w_hh, h0, c0, keep_h, keep_c)
+        hs, cs, acts, tanh_c = zoneout_forward_loop(gates_x, w_hh, h0, c0, keep_h, keep_c)
         ctx.save_for_backward(w_hh, hs, cs, acts, tanh_c, keep_h, keep_c)
-        ctx.compiled = compiled
         return hs[1:], hs[-1], cs[-1]
 
     @staticmethod
     def backward(
         ctx: Any, d_out: torch.Tensor, d_h: torch.Tensor, d_c: torch.Tensor
     ) -> tuple[Any, ...]:
-        _, backward_loop = _loops(ctx.compiled)
         w_hh, hs, cs, acts, tanh_c, keep_h, keep_c = ctx.saved_tensors
-        d_gates, d_w_hh, d_h0, d_c0 = backward_loop(
+        d_gates, d_w_hh, d_h0, d_c0 = zoneout_backward_loop(
             d_out.contiguous(),
             d_h.contiguous(),
             d_c.contiguous(),
@@ -154,7 +126,7 @@ class _ZoneoutLSTM(torch.autograd.Function):
             keep_h,
             keep_c,
         )
-        return d_gates, d_w_hh, d_h0, d_c0, None, None, None
+        return d_gates, d_w_hh, d_h0, d_c0, None, None
 
 
 def zoneout_lstm(
@@ -164,11 +136,9 @@ def zoneout_lstm(
     c0: torch.Tensor,
     keep_h: torch.Tensor,
     keep_c: torch.Tensor,
-    compiled: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Outputs (time, batch, H), final h and final c of one zoneout LSTM layer."""
     if torch.is_grad_enabled() and (gates_x.requires_grad or w_hh.requires_grad):
-        return _ZoneoutLSTM.apply(gates_x, w_hh, h0, c0, keep_h, keep_c, compiled)
-    forward_loop, _ = _loops(compiled)
-    hs, cs, _, _ = forward_loop(gates_x, w_hh, h0, c0, keep_h, keep_c)
+        return _ZoneoutLSTM.apply(gates_x, w_hh, h0, c0, keep_h, keep_c)
+    hs, cs, _, _ = zoneout_forward_loop(gates_x, w_hh, h0, c0, keep_h, keep_c)
     return hs[1:], hs[-1], cs[-1]

@@ -1,26 +1,40 @@
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
-from lstm_overfit.config import Config
+from lstm_overfit.config import Config, SyntheticData
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
+SHARED_DATA = REPO.parent / "shared" / "data"
 
-torch.set_num_threads(1)
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for in-process runs (the statistical claims hold at 1 and 2)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    torch.set_num_threads(config.getoption("--threads"))
 
 
 def tiny_config(**train: object) -> Config:
     """A run that takes well under a second: 64 short sequences, one small layer."""
-    cfg = Config()
-    cfg.dataset.num_train, cfg.dataset.num_val, cfg.dataset.num_test = 64, 64, 64
-    cfg.dataset.seq_len, cfg.dataset.vocab_size = 8, 16
+    cfg = Config(dataset=SyntheticData(num_train=64, num_val=64, num_test=64, seq_len=8))
+    cfg.dataset.vocab_size = 16
     cfg.model.embedding_size, cfg.model.hidden_size, cfg.model.num_layers = 8, 16, 1
     cfg.train.epochs, cfg.train.batch_size = 3, 16
     cfg.train.progress = False
@@ -29,21 +43,49 @@ def tiny_config(**train: object) -> Config:
     return cfg
 
 
-def run_cli(*args: str, cwd: Path, threads: int = 1) -> subprocess.CompletedProcess:
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(*args: str, cwd: Path) -> CliResult:
+    """`lstm-overfit ARGS` in this process, as the console script runs it: output captured,
+    the exit status from SystemExit."""
+    from lstm_overfit import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    here, argv = Path.cwd(), sys.argv[:]
+    os.chdir(cwd)
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main(list(args))
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.chdir(here)
+        sys.argv = argv
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def run_cli(*args: str, cwd: Path, threads: int = 1, env: dict | None = None):
     """The console script in a subprocess, as a user runs it."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HYDRA_FULL_ERROR": "0"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HYDRA_FULL_ERROR": "0", **(env or {})}
     exe = Path(sys.executable).with_name("lstm-overfit")
     return subprocess.run(
         [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
 
 
+def run_folders(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("outputs/**/summary.json"))
+
+
 @pytest.fixture
 def cfg() -> Config:
     return tiny_config()
-
-
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")

@@ -1,26 +1,33 @@
-"""Composition of every preset, in-process, and the one-line errors for user mistakes."""
+"""Composition of every preset, the schema per data source, `train --help`, and the one-line
+errors for configuration mistakes (in-process: `cli.main` with captured output)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from conftest import CONF
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from conftest import CONF, run_main
 
 from lstm_overfit.cli import register_resolvers
-from lstm_overfit.config import Config, ConfigError, register_configs, validate
-from lstm_overfit.preflight import check_overrides
+from lstm_overfit.config import (
+    Config,
+    ConfigError,
+    CorpusData,
+    ReviewsData,
+    SeriesData,
+    SyntheticData,
+    Task,
+    help_lines,
+    register_configs,
+)
+from lstm_overfit.preflight import compose_config, compose_jobs
 
 register_configs()
 register_resolvers()
 
 
-def compose_config(*overrides: str) -> Config:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    obj = OmegaConf.to_object(cfg)
-    validate(obj)
-    return obj
+def compose(*overrides: str) -> Config:
+    return compose_config(CONF, list(overrides))
 
 
 def preset_overrides() -> list[str]:
@@ -35,82 +42,143 @@ def preset_overrides() -> list[str]:
 
 @pytest.mark.parametrize("override", preset_overrides())
 def test_every_preset_composes_and_validates(override: str) -> None:
-    assert isinstance(compose_config(override), Config)
-
-
-def test_default_has_no_regularizer() -> None:
-    cfg = compose_config()
-    assert cfg.dataset.name == "synthetic"
-    assert (cfg.reg.l1, cfg.reg.l2, cfg.reg.dropout, cfg.reg.grad_clip) == (0, 0, 0, 0)
-    assert cfg.reg.early_stopping == 0
-
-
-def test_regularizers_stack_and_take_one_named_strength() -> None:
-    cfg = compose_config("+reg=[l2,dropout]", "reg.dropout=0.3")
-    assert cfg.reg.l2 == 1e-3 and cfg.reg.dropout == 0.3
-    assert compose_config("+reg=l2", "reg.l2=1e-4").reg.l2 == 1e-4
-
-
-def test_zaremba_sizes() -> None:
-    assert compose_config("model=medium").model.hidden_size == 650
-    assert compose_config("model=large").model.hidden_size == 1500
-
-
-def error_for(*overrides: str) -> str:
-    with pytest.raises(ConfigError) as err:
-        check_overrides(CONF, list(overrides))
-    message = str(err.value)
-    assert "\n" not in message
-    return message
-
-
-def test_unknown_option_lists_the_valid_ones() -> None:
-    message = error_for("+reg=l3")
-    assert "unknown reg option 'l3'" in message
-    presets = sorted(path.stem for path in (CONF / "reg").glob("*.yaml"))
-    assert f"valid options: {', '.join(presets)}" in message
-
-
-def test_misspelled_key_is_named_with_a_suggestion() -> None:
-    message = error_for("reg.dropuot=0.3")
-    assert "reg.dropuot" in message and "did you mean 'reg.dropout'" in message
-
-
-def test_wrong_type_names_the_key() -> None:
-    message = error_for("reg.l2=abc")
-    assert message.startswith("reg.l2:") and "Float" in message
+    [cfg], _ = compose_jobs(CONF, [override], multirun=False)
+    assert isinstance(cfg, Config)
 
 
 @pytest.mark.parametrize(
-    "override, key",
+    "name, kind, task",
     [
-        ("reg.l2=-1", "reg.l2"),
-        ("reg.l1=-1e-3", "reg.l1"),
-        ("reg.dropout=1.0", "reg.dropout"),
-        ("reg.grad_clip=-1", "reg.grad_clip"),
-        ("dataset.label_noise=0.5", "dataset.label_noise"),
-        ("model.hidden_size=0", "model.hidden_size"),
-        ("train.epochs=0", "train.epochs"),
-        ("optim.lr=0", "optim.lr"),
+        ("synthetic", SyntheticData, Task.classify),
+        ("imdb", ReviewsData, Task.classify),
+        ("ptb", CorpusData, Task.lm),
+        ("wikitext2", CorpusData, Task.lm),
+        ("sunspots", SeriesData, Task.forecast),
+        ("co2", SeriesData, Task.forecast),
+        ("csv", SeriesData, Task.forecast),
     ],
 )
-def test_out_of_range_values_are_refused(override: str, key: str) -> None:
-    message = error_for(override)
-    assert message.startswith(f"{key}=") and "out of range" in message and "try " in message
+def test_each_data_set_has_the_schema_of_its_source_and_its_task_follows(name, kind, task):
+    cfg = compose(f"dataset={name}")
+    assert type(cfg.dataset) is kind and cfg.dataset.task == task and cfg.dataset.name == name
 
 
-def test_group_without_plus_says_how_to_add_it() -> None:
-    assert "+reg=l2" in error_for("reg=l2")
+def test_the_task_kind_is_not_a_knob(tmp_path: Path) -> None:
+    result = run_main(
+        "train", "dataset=ptb", "dataset.task=classify", "model.bidirectional=true", cwd=tmp_path
+    )
+    assert result.returncode == 2 and "unknown key 'dataset.task'" in result.stderr
+    assert not (tmp_path / "outputs").exists()
 
 
-def test_every_value_of_a_sweep_is_checked() -> None:
-    assert "'l9'" in error_for("+reg=l1,l9", "seed=0,1")
-    assert "reg.dropout=1.5" in error_for("+reg=dropout", "reg.dropout=0.1,1.5")
+def test_every_knob_has_a_description() -> None:
+    for kind in (SyntheticData, ReviewsData, CorpusData, SeriesData):
+        lines = help_lines(Config(dataset=kind()))
+        assert [key for key, _, text in lines if not text] == []
 
 
-def test_unparsable_override_is_named() -> None:
-    assert "'reg.l1=[1'" in error_for("reg.l1=[1")
+def test_train_help_lists_every_key_with_its_description(tmp_path: Path) -> None:
+    result = run_main("train", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "reg: " not in result.stdout  # groups are listed as a table, not Hydra's dump
+    assert "  reg              ar_tar, awd, dropout" in result.stdout
+    assert "train.epochs=40" in result.stdout and "epochs to train" in result.stdout
+    for key, _, description in help_lines(Config()):
+        assert f"  {key}=" in result.stdout and description in result.stdout
+    ptb = run_main("train", "dataset=ptb", "--help", cwd=tmp_path)
+    assert "dataset.bptt=35" in ptb.stdout and "dataset.seq_len" not in ptb.stdout
 
 
-def test_valid_sweep_passes() -> None:
-    check_overrides(CONF, ["+reg=l1,l2", "seed=0,1"])
+def test_default_has_no_regularizer() -> None:
+    cfg = compose()
+    assert cfg.reg.active() == {} and type(cfg.dataset) is SyntheticData
+    assert cfg.model.hidden_size == 64 and cfg.train.epochs == 40
+
+
+def test_regularizers_stack_and_take_one_named_strength() -> None:
+    cfg = compose("+reg=[l2,dropout]", "reg.dropout=0.3")
+    assert cfg.reg.active() == {"l2": 1e-3, "dropout": 0.3}
+
+
+def test_zaremba_and_awd_presets_say_where_each_value_comes_from() -> None:
+    small = compose("+experiment=zaremba_small")
+    assert small.model.init.value == "uniform" and small.model.init_range == 0.1
+    assert (small.optim.lr_decay, small.optim.lr_decay_start, small.dataset.bptt) == (0.5, 4, 20)
+    medium = compose("+experiment=zaremba_medium")
+    assert (medium.model.hidden_size, medium.optim.lr_decay, medium.train.epochs) == (650, 0.8, 39)
+    awd = compose("+experiment=awd_ptb")
+    assert awd.optim.name.value == "nt_asgd" and awd.dataset.variable_bptt
+    assert (awd.train.batch_size, awd.reg.locked_dropout_input, awd.model.init.value) == (
+        40,
+        0.4,
+        "awd",
+    )
+    header = (CONF / "experiment" / "awd_ptb.yaml").read_text()
+    assert "main.py" in header and "README" in header and "Experiment details" in header
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["+reg=l3"], "unknown reg option 'l3'; valid options: ar_tar, awd, dropout, early_stop"),
+        (["model=huge"], "unknown model option 'huge'; valid options: large, medium, small, tiny"),
+        (["dataset=mnist"], "valid options: co2, csv, imdb, ptb, sunspots, synthetic, wikitext2"),
+        (["reg.dropuot=0.3"], "unknown key 'reg.dropuot'; did you mean 'reg.dropout'?"),
+        (["dataset=imdb", "dataset.max_lem=3"], "did you mean 'dataset.max_len'?"),
+        (["train.epochs=many"], "train.epochs: Value 'many' of type 'str' could not be"),
+        (
+            ["+reg=l2", "reg.l2=-1"],
+            "reg.l2=-1.0 is out of range: it must be >= 0; try reg.l2=0.0001",
+        ),
+        (["+reg=dropout", "reg.dropout=1.0"], "reg.dropout=1.0 is out of range"),
+        (["model.hidden_size=0"], "model.hidden_size=0 is out of range: it must be >= 1"),
+        (["model.num_layers=-2"], "model.num_layers=-2 is out of range"),
+        (["reg=l2"], "add it with +reg=l2"),
+        (["optim.lr_decay_start=0"], "the first N epochs run at optim.lr"),
+        (["train.lm_sum_over_steps=true"], "needs a language-modelling data set"),
+        (["+reg=zoneout", "model.bidirectional=true"], "zoneout and model.bidirectional=true"),
+        (["dataset=ptb", "model.bidirectional=true"], "may only read the past"),
+        (["-m", "+reg=l1,l2", "reg.dropout=0.1,1.2"], "reg.dropout=1.2 is out of range"),
+        (
+            [
+                "-m",
+                "+sweep=optuna_strength",
+                "reg.dropout=interval(0.1, 1.5)",
+            ],
+            "reg.dropout=1.5 is out of range",
+        ),
+        (["seed=[1"], "cannot parse the override 'seed=[1'"),
+        (["resume=/nonexistent"], "is not a run folder"),
+    ],
+)
+def test_mistakes_give_one_line_exit_2_and_no_folder(tmp_path: Path, args, expected) -> None:
+    result = run_main("train", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lstm-overfit: error: "), result.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_every_job_of_a_ready_sweep_is_composed_and_checked() -> None:
+    configs, output = compose_jobs(CONF, ["+sweep=reg_grid"], multirun=True)
+    assert len(configs) == 27 and "sweeps" in output.parts
+    assert {tuple(c.reg.active().items()) for c in configs} >= {(), (("l2", 1e-5),)}
+    assert sorted({c.seed for c in configs}) == [0, 1, 2]
+
+
+def test_interval_sweeps_are_checked_at_both_ends() -> None:
+    override = "reg.dropout=interval(0.1, 0.6)"
+    configs, _ = compose_jobs(CONF, ["+sweep=optuna_strength", override], multirun=True)
+    assert {c.reg.dropout for c in configs} == {0.1, 0.6}
+    assert {c.reg.l2 for c in configs} == {1e-6, 0.1}  # the preset's own interval
+
+
+def test_unknown_command_and_top_level_help(tmp_path: Path) -> None:
+    assert "lstm-overfit train" in run_main("--help", cwd=tmp_path).stdout
+    unknown = run_main("trian", cwd=tmp_path)
+    assert unknown.returncode == 2 and "valid commands: train, report" in unknown.stderr
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)

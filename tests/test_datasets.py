@@ -10,12 +10,44 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstm_overfit.config import DataConfig, GapPolicy, ModelConfig, RegConfig, Task, TrainConfig
-from lstm_overfit.data import Sequences, TaskData, load_data
+from lstm_overfit.config import (
+    Config,
+    CorpusData,
+    GapPolicy,
+    ReviewsData,
+    SeriesData,
+    SeriesTransform,
+    Task,
+)
 from lstm_overfit.data.files import DataError
+from lstm_overfit.data.load import load_data
+from lstm_overfit.data.splits import Sequences, TaskData
 from lstm_overfit.data.text import EOS, UNK, tokenize
-from lstm_overfit.models import build_model
-from lstm_overfit.tasks import ClassificationTask, LanguageModelTask, batchify, length_batches
+from lstm_overfit.models import ModelSpec, build_model
+from lstm_overfit.tasks import (
+    ClassificationTask,
+    ForecastTask,
+    LanguageModelTask,
+    batchify,
+    length_batches,
+    window_lengths,
+)
+
+CPU = torch.device("cpu")
+
+
+def classifier(bidirectional: bool = True, vocab: int = 50) -> torch.nn.Module:
+    torch.manual_seed(0)
+    spec = ModelSpec(Task.classify, vocab, 8, (6, 6), bidirectional, num_outputs=1)
+    return build_model(spec)
+
+
+def task_config(dataset, **train) -> Config:
+    cfg = Config(dataset=dataset)
+    for key, value in train.items():
+        setattr(cfg.train, key, value)
+    return cfg
+
 
 REVIEWS = [
     ("A great film.<br /><br />I loved it!", 1),
@@ -41,9 +73,9 @@ def imdb_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def imdb_config(path: Path, tmp_path: Path, **sizes: int | None) -> DataConfig:
+def imdb_config(path: Path, tmp_path: Path, **sizes: int | None) -> ReviewsData:
     sizes = {"num_train": None, "num_val": 2, "num_test": None, **sizes}
-    return DataConfig(name="imdb", path=str(path), cache_dir=str(tmp_path / "cache"), **sizes)
+    return ReviewsData(name="imdb", path=str(path), cache_dir=str(tmp_path / "cache"), **sizes)
 
 
 def test_tokenizer_drops_html_breaks_and_splits_punctuation() -> None:
@@ -150,14 +182,7 @@ def test_imdb_from_the_hub_is_one_thin_call(monkeypatch, tmp_path) -> None:
         return {"train": rows, "test": rows[:2], "unsupervised": []}
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    cfg = DataConfig(
-        name="imdb",
-        hub="stanfordnlp/imdb",
-        num_train=None,
-        num_val=2,
-        num_test=None,
-        cache_dir=str(tmp_path),
-    )
+    cfg = ReviewsData(name="imdb", hub="stanfordnlp/imdb", num_val=2, cache_dir=str(tmp_path))
     data = load_data(cfg, seed=0)
     assert calls == [("stanfordnlp/imdb", None)]
     assert (len(data.train), len(data.val), len(data.test)) == (4, 2, 2)
@@ -170,22 +195,13 @@ def test_hub_failure_says_to_use_a_local_copy(monkeypatch, tmp_path) -> None:
         raise ConnectionError("no network")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    cfg = DataConfig(name="wikitext2", hub="Salesforce/wikitext", hub_config="wikitext-2-raw-v1")
+    cfg = CorpusData(name="wikitext2", hub="Salesforce/wikitext", hub_config="wikitext-2-raw-v1")
     with pytest.raises(DataError, match="set dataset.path to a local copy"):
         load_data(cfg, seed=0)
 
 
-def lm_config(path: Path, tmp_path: Path) -> DataConfig:
-    return DataConfig(
-        name="ptb",
-        task=Task.lm,
-        path=str(path),
-        num_train=None,
-        num_val=None,
-        num_test=None,
-        max_vocab=None,
-        cache_dir=str(tmp_path / "cache"),
-    )
+def lm_config(path: Path, tmp_path: Path, **kw) -> CorpusData:
+    return CorpusData(name="ptb", path=str(path), cache_dir=str(tmp_path / "cache"), **kw)
 
 
 def write_corpus(folder: Path, gz: bool) -> None:
@@ -224,14 +240,10 @@ def test_wikitext_from_the_hub(monkeypatch, tmp_path) -> None:
         return {"train": split, "validation": split, "test": split}
 
     monkeypatch.setattr(datasets, "load_dataset", fake)
-    cfg = DataConfig(
+    cfg = CorpusData(
         name="wikitext2",
-        task=Task.lm,
         hub="Salesforce/wikitext",
         hub_config="wikitext-2-raw-v1",
-        num_train=None,
-        num_val=None,
-        num_test=None,
         cache_dir=str(tmp_path),
     )
     data = load_data(cfg, seed=0)
@@ -248,15 +260,29 @@ def test_ptb_has_the_published_counts(shared_data: Path, tmp_path: Path) -> None
 
 def test_bptt_windows_cover_the_stream_and_targets_are_the_next_tokens(tmp_path) -> None:
     write_corpus(tmp_path / "c", gz=False)
-    cfg = lm_config(tmp_path / "c", tmp_path)
-    data = load_data(cfg, seed=0)
-    task = LanguageModelTask(data, TrainConfig(batch_size=2), torch.device("cpu"), bptt=2)
+    corpus = lm_config(tmp_path / "c", tmp_path, bptt=2)
+    data = load_data(corpus, seed=0)
+    task = LanguageModelTask(data, task_config(corpus, batch_size=2), CPU)
     rows = batchify(data.train, 2)
     assert torch.equal(rows.reshape(-1), data.train.ids[: rows.numel()])
-    starts = task.epoch_batches(torch.Generator())
-    assert starts == list(range(0, rows.shape[1] - 1, 2))
-    inputs, targets = task.window(rows, starts[0])
+    windows = task.epoch_batches(torch.Generator())
+    assert [start for start, _ in windows] == list(range(0, rows.shape[1] - 1, 2))
+    assert sum(length for _, length in windows) == rows.shape[1] - 1
+    inputs, targets = task.window(rows, *windows[0])
     assert torch.equal(targets[:, :-1], inputs[:, 1:])
+
+
+def test_variable_bptt_draws_awd_lstm_lengths_and_scales_the_step() -> None:
+    gen = torch.Generator().manual_seed(0)
+    lengths = window_lengths(200_000, 70, gen)
+    assert sum(lengths) == 200_000 and min(lengths[:-1]) >= 5
+    short = sum(1 for n in lengths if n < 52) / len(lengths)
+    assert 0.03 < short < 0.07  # N(35, 5) with probability 0.05
+    long = torch.tensor([float(n) for n in lengths[:-1] if n >= 52])
+    assert abs(long.mean().item() - 69.5) < 0.3 and abs(long.std().item() - 5) < 0.3
+    assert window_lengths(10, 4, None) == [4, 4, 2]
+    again = window_lengths(200_000, 70, torch.Generator().manual_seed(0))
+    assert again == lengths  # the batch-order generator makes them reproducible
 
 
 def test_imdb_on_the_real_copy(shared_data: Path, tmp_path: Path) -> None:
@@ -268,48 +294,70 @@ def test_imdb_on_the_real_copy(shared_data: Path, tmp_path: Path) -> None:
     assert int(data.train.lengths.max()) <= 500
 
 
-def series_config(path: Path, column: str, **kw) -> DataConfig:
-    return DataConfig(
-        name="csv",
-        task=Task.forecast,
-        path=str(path),
-        column=column,
-        num_train=None,
-        num_val=None,
-        num_test=None,
-        **kw,
-    )
+def series_config(path: Path, column: str, **kw) -> SeriesData:
+    return SeriesData(name="csv", path=str(path), column=column, **kw)
+
+
+def read_levels(path: Path, column: int = 1) -> list[float]:
+    rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+    return [float(row[column]) if row[column] else math.nan for row in rows]
 
 
 def test_sunspots_windows_are_chronological_and_normalized_on_train(shared_data: Path) -> None:
-    data = load_data(
-        series_config(shared_data / "sunspots" / "monthly.csv", "sunspots", window=12, horizon=2),
-        seed=0,
-    )
+    path = shared_data / "sunspots" / "monthly.csv"
+    data = load_data(series_config(path, "sunspots", window=12, horizon=2), seed=0)
     steps = data.info["steps"]
     assert sum(steps.values()) == 3126
     assert len(data.train) == steps["train"] - 12 - 2 + 1
     assert len(data.val) == steps["val"] - 2 + 1  # looks back into train for its inputs
     assert abs(float(data.train.inputs[:, 0].mean())) < 0.1
+    raw = read_levels(path)
     # The first validation target is the first step after the training part.
-    raw = [
-        float(line.split(",")[1])
-        for line in (shared_data / "sunspots" / "monthly.csv").read_text().splitlines()[1:]
-    ]
-    first = float(data.val.targets[0, 0]) * data.info["std"] + data.info["mean"]
+    assert math.isclose(data.val.target_levels[0, 0].item(), raw[steps["train"]], rel_tol=1e-9)
+    first = data.scale.levels(data.val.targets[:1].double(), data.val.last[:1])[0, 0].item()
     assert math.isclose(first, raw[steps["train"]], rel_tol=1e-5)
+    assert data.val.last[0].item() == raw[steps["train"] - 1]
+
+
+def test_differences_are_modelled_and_scored_on_levels(shared_data: Path) -> None:
+    path = shared_data / "co2" / "weekly.csv"
+    level = load_data(series_config(path, "co2_ppm", window=52), seed=0)
+    change = load_data(
+        series_config(path, "co2_ppm", window=52, transform=SeriesTransform.difference), seed=0
+    )
+    assert change.scale.differenced and not level.scale.differenced
+    # The same test targets, in ppm, whatever the model reads.
+    assert torch.equal(change.test.target_levels[-50:], level.test.target_levels[-50:])
+    # A perfect change forecast is a perfect level forecast.
+    levels = change.scale.levels(change.test.targets.double(), change.test.last)
+    torch.testing.assert_close(levels, change.test.target_levels, rtol=0, atol=1e-4)
+    # Every test value lies above the training maximum: levels extrapolate, changes do not.
+    assert level.test.target_levels.min() > level.train.target_levels.max()
+    assert change.test.inputs.abs().max() < 6
+
+
+def test_persistence_and_mase_are_computed_on_the_same_windows(shared_data: Path) -> None:
+    path = shared_data / "sunspots" / "monthly.csv"
+    data = load_data(series_config(path, "sunspots", window=12), seed=0)
+    raw = read_levels(path)
+    n_train = data.info["steps"]["train"]
+    steps = [abs(raw[t] - raw[t - 1]) for t in range(1, n_train)]
+    assert math.isclose(data.naive_step_mae, sum(steps) / len(steps), rel_tol=1e-9)
+    task = ForecastTask(data, Config(dataset=SeriesData()), CPU)
+    naive = task.persistence(data.test)
+    by_hand = (data.test.target_levels[:, 0] - data.test.last).abs().mean().item()
+    assert math.isclose(naive["mae"], by_hand, rel_tol=1e-9)
+    assert math.isclose(naive["mase"], by_hand / data.naive_step_mae, rel_tol=1e-9)
 
 
 @pytest.mark.parametrize("gaps", [GapPolicy.interpolate, GapPolicy.drop])
 def test_co2_gaps(shared_data: Path, gaps: GapPolicy) -> None:
-    data = load_data(
-        series_config(shared_data / "co2" / "weekly.csv", "co2_ppm", window=52, gaps=gaps), seed=0
-    )
+    path = shared_data / "co2" / "weekly.csv"
+    data = load_data(series_config(path, "co2_ppm", window=52, gaps=gaps), seed=0)
     for split in (data.train, data.val, data.test):
         assert not split.inputs.isnan().any() and not split.targets.isnan().any()
-    full = load_data(
-        series_config(shared_data / "co2" / "weekly.csv", "co2_ppm", window=52), seed=0
-    )
+        assert not split.last.isnan().any() and not split.target_levels.isnan().any()
+    full = load_data(series_config(path, "co2_ppm", window=52), seed=0)
     if gaps == GapPolicy.drop:
         assert len(data.train) < len(full.train)
 
@@ -323,10 +371,9 @@ def test_csv_errors_name_the_column(tmp_path: Path) -> None:
         load_data(series_config(csv, "value"), seed=0)
 
 
-def test_packing_makes_padding_irrelevant() -> None:
+def test_padding_is_irrelevant() -> None:
     """A padded row gives the same prediction as the same sequence alone (both directions)."""
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), Task.classify, 20).eval()
+    model = classifier().eval()
     short = torch.tensor([[3, 4, 5]])
     padded = torch.tensor([[3, 4, 5, 0, 0], [1, 2, 3, 4, 5]])
     alone = model(short, torch.tensor([3])).prediction
@@ -362,7 +409,7 @@ def test_a_batch_holds_each_sequence_in_its_row_padded_with_zeros(equal: bool) -
 def test_length_buckets_keep_padding_low(imdb_folder, tmp_path) -> None:
     lengths = torch.randint(5, 400, (3000,))
     data = classification_data(lengths)
-    task = ClassificationTask(data, TrainConfig(batch_size=32), torch.device("cpu"))
+    task = ClassificationTask(data, task_config(None, batch_size=32), CPU)
     batches = task.epoch_batches(torch.Generator().manual_seed(0))
     assert sorted(torch.cat(batches).tolist()) == list(range(3000))
     padded = sum(len(b) * int(lengths[b].max()) for b in batches)
@@ -386,9 +433,9 @@ def test_evaluation_does_not_depend_on_its_batches() -> None:
     torch.manual_seed(0)
     data = classification_data(torch.randint(1, 60, (90,)))
     split = data.val
-    model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), Task.classify, 50, 2)
+    model = classifier()
     results = [
-        ClassificationTask(data, TrainConfig(eval_batch_size=rows), torch.device("cpu")).evaluate(
+        ClassificationTask(data, task_config(None, eval_batch_size=rows), CPU).evaluate(
             model, split
         )
         for rows in (1, 16, 256)
@@ -399,12 +446,10 @@ def test_evaluation_does_not_depend_on_its_batches() -> None:
 
 
 def _prepare_in_subprocess(folder: str, cache: str, queue) -> None:
-    from lstm_overfit.config import DataConfig
-    from lstm_overfit.data import load_data
+    from lstm_overfit.config import ReviewsData
+    from lstm_overfit.data.load import load_data
 
-    cfg = DataConfig(
-        name="imdb", path=folder, num_train=None, num_val=2, num_test=None, cache_dir=cache
-    )
+    cfg = ReviewsData(name="imdb", path=folder, num_val=2, cache_dir=cache)
     queue.put(load_data(cfg, seed=0).train.ids.tolist())
 
 
@@ -427,18 +472,3 @@ def test_jobs_preparing_one_cache_at_once_agree(imdb_folder, tmp_path) -> None:
     assert results[0] == results[1] == results[2]
     assert len(list(Path(cache).glob("imdb-*.pt"))) == 1
     assert not list(Path(cache).glob("*.tmp"))
-
-
-def test_zaremba_objective_sums_the_loss_over_the_bptt_steps(tmp_path) -> None:
-    """With lm_sum_over_steps the gradient is bptt times the per-token mean's gradient."""
-    write_corpus(tmp_path / "c", gz=False)
-    data = load_data(lm_config(tmp_path / "c", tmp_path), seed=0)
-    grads = []
-    for summed in (False, True):
-        torch.manual_seed(0)
-        model = build_model(ModelConfig(8, 8, 1, False), RegConfig(), Task.lm, data.vocab_size)
-        cfg = TrainConfig(batch_size=2, lm_sum_over_steps=summed)
-        result = LanguageModelTask(data, cfg, torch.device("cpu"), bptt=3).step(model, 0)
-        (result.loss * result.objective_scale).backward()
-        grads.append(model.decoder.bias.grad.clone())
-    torch.testing.assert_close(grads[1], 3 * grads[0])

@@ -25,6 +25,7 @@ def test_glove_text_file_fills_known_rows_and_reports_coverage(tmp_path: Path) -
     torch.testing.assert_close(emb.weight[2], torch.tensor([0.1, 0.2, 0.3]))
     torch.testing.assert_close(emb.weight[3], torch.tensor([0.5, -0.5, 0.25]))
     torch.testing.assert_close(emb.weight[4], before[4])  # no vector: initialization kept
+    assert not emb.weight[:2].any()  # <pad> and <unk> start at zero, as in the tutorial
     assert not emb.weight.requires_grad
 
 

@@ -1,5 +1,6 @@
-"""Hydra's own launchers and sweepers through the console script: submitit's local
-executor, Ray on loopback, an Optuna study."""
+"""The launchers tier (`pytest -m launchers`): Hydra's own launchers and sweepers through
+the console script (submitit's local executor, Ray on loopback, an Optuna study), and the
+wheel."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli, run_folders
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.launchers
 
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -170,3 +171,33 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_wheel_install_finds_the_packaged_configs(tmp_path: Path) -> None:
+    """A non-editable install has no source checkout: conf/ must ship inside the package."""
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+        + ["-w", str(tmp_path / "dist"), str(REPO)],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    [wheel] = (tmp_path / "dist").glob("*.whl")
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    assert (target / "lstm_overfit" / "conf" / "reg" / "l2.yaml").is_file()
+    run = subprocess.run(
+        [sys.executable, "-m", "lstm_overfit", "train", "+experiment=smoke", "+reg=l2"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    [folder] = run_folders(tmp_path)
+    assert json.loads((folder / "summary.json").read_text())["reg"] == {"l2": 1e-3}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import pytest
@@ -10,33 +9,42 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_overfit.config import ModelConfig, OptimConfig, PenaltyScope, RegConfig, Task
-from lstm_overfit.models import build_model
-from lstm_overfit.optim import (
-    build_optimizer,
-    step_decay,
-    total_norm,
-    upgrade_optimizer_state,
-    upgrade_schedule_state,
-)
+from lstm_overfit.config import Config, PenaltyScope, RegConfig, SyntheticData, Task
+from lstm_overfit.data.splits import TaskData
+from lstm_overfit.layers import LSTMLayer
+from lstm_overfit.models import build_model, build_spec
 from lstm_overfit.regularizers import (
     LockedDropout,
-    LSTMLayer,
     activation_penalty,
     dropout,
     embedding_dropout,
     l1_penalty,
     l2_penalty,
     penalized_parameters,
-    penalty_fn,
     temporal_activation_penalty,
+    weight_penalty,
 )
 from lstm_overfit.zoneout import zoneout_lstm
 
+VOCAB = 20
+
+
+def model_with(
+    reg: RegConfig | None = None, task: Task = Task.classify, bidirectional: bool = False, **m
+) -> nn.Module:
+    """A small model of the task's kind with `reg`'s model-side regularizers."""
+    torch.manual_seed(0)
+    cfg = Config(dataset=SyntheticData(), reg=reg or RegConfig())
+    cfg.model.embedding_size, cfg.model.hidden_size, cfg.model.num_layers = 8, 12, 2
+    cfg.model.bidirectional = bidirectional
+    for key, value in m.items():
+        setattr(cfg.model, key, value)
+    data = TaskData(task, None, None, None, vocab_size=VOCAB, num_classes=2)
+    return build_model(build_spec(cfg, data))
+
 
 def small_model(dropout: float = 0.0) -> nn.Module:
-    torch.manual_seed(0)
-    return build_model(ModelConfig(8, 6, 2, False), RegConfig(dropout=dropout), Task.classify, 10)
+    return model_with(RegConfig(dropout=dropout))
 
 
 def test_l1_and_l2_equal_hand_sums() -> None:
@@ -66,14 +74,14 @@ def test_penalty_combines_strengths_over_the_model() -> None:
         for n, p in model.named_parameters()
         if "bias" not in n
     )
-    total = penalty_fn(RegConfig(l1=1e-3, l2=1e-2), params)()
+    total = weight_penalty(RegConfig(l1=1e-3, l2=1e-2), params)()
     torch.testing.assert_close(total, by_hand)
-    assert penalty_fn(RegConfig(), params) is None
+    assert weight_penalty(RegConfig(), params) is None
 
 
 def test_l2_gradient_is_lambda_times_weight() -> None:
     w = torch.randn(3, 4, requires_grad=True)
-    penalty_fn(RegConfig(l2=0.1), [w])().backward()
+    weight_penalty(RegConfig(l2=0.1), [w])().backward()
     torch.testing.assert_close(w.grad, 0.1 * w.detach())
 
 
@@ -93,9 +101,9 @@ def test_without_dropout_train_mode_equals_eval_mode() -> None:
 
 
 def test_bidirectional_head_reads_both_directions() -> None:
-    model = build_model(ModelConfig(8, 6, 2, True), RegConfig(), Task.classify, 10, num_classes=3)
-    assert model.head.in_features == 12
-    assert model(torch.randint(0, 10, (2, 5))).prediction.shape == (2, 3)
+    model = model_with(bidirectional=True)
+    assert model.head.in_features == 24
+    assert model(torch.randint(0, 10, (2, 5))).prediction.shape == (2, 1)
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5])
@@ -113,21 +121,12 @@ def test_dropout_keeps_one_minus_p_scaled_and_its_gradient_is_the_mask(p: float)
     assert not dropout(x, 1.0, training=True).any()
 
 
-def test_heads_that_read_one_step_drop_that_step_only() -> None:
-    """A classifier drops its final step's features (the tutorial's arrangement) unless AR
-    reads every dropped step; the language model always keeps them for its decoder."""
-    torch.manual_seed(0)
+def test_every_head_drops_the_output_and_is_deterministic_in_eval_mode() -> None:
     tokens = torch.randint(0, 10, (16, 7))
-    for task, reg, kept in [
-        (Task.classify, RegConfig(dropout=0.5), False),
-        (Task.classify, RegConfig(dropout=0.5, ar=1.0), True),
-        (Task.forecast, RegConfig(dropout=0.5), False),
-        (Task.lm, RegConfig(dropout=0.5), True),
-    ]:
-        model = build_model(ModelConfig(8, 6, 2, False), reg, task, 10).train()
+    for task in (Task.classify, Task.lm, Task.forecast):
+        model = model_with(RegConfig(dropout=0.5), task).train()
         inputs = tokens.float() if task == Task.forecast else tokens
         out = model(inputs)
-        assert (out.hidden.dropped is not None) == kept
         assert not torch.equal(model(inputs).prediction, out.prediction)  # dropout acts
         model.eval()
         torch.testing.assert_close(model(inputs).prediction, model(inputs).prediction)
@@ -176,11 +175,9 @@ def test_ar_and_tar_equal_hand_computations() -> None:
     assert temporal_activation_penalty(h, 0.5).item() == pytest.approx(0.5 * tar)
 
 
-def plain_and(reg: RegConfig, bidirectional: bool = False) -> tuple[nn.Module, nn.Module]:
+def plain_and(reg: RegConfig) -> tuple[nn.Module, nn.Module]:
     """The same weights in a model without regularizers and one with `reg`."""
-    shape = ModelConfig(8, 12, 2, bidirectional)
-    plain = build_model(shape, RegConfig(), Task.classify, 20)
-    regularized = build_model(shape, reg, Task.classify, 20)
+    plain, regularized = model_with(), model_with(reg)
     regularized.load_state_dict(plain.state_dict())
     return plain.eval(), regularized
 
@@ -191,7 +188,7 @@ MODEL_SIDE = {
     "embedding_dropout": RegConfig(embedding_dropout=0.5),
     "weight_drop": RegConfig(weight_drop=0.5),
     "awd": RegConfig(
-        locked_dropout_input=0.65,
+        locked_dropout_input=0.4,
         locked_dropout_hidden=0.3,
         locked_dropout_output=0.4,
         embedding_dropout=0.1,
@@ -237,7 +234,7 @@ def test_weight_drop_keeps_the_fused_kernel_trains_the_raw_weight_and_stays_quie
 def test_weight_drop_masks_w_hh_only() -> None:
     torch.manual_seed(0)
     layer = LSTMLayer(4, 6, bidirectional=True, weight_drop=0.5)
-    dropped = layer._dropped_hh()
+    dropped = layer._dropped_weights()
     assert set(dropped) == {"weight_hh_l0", "weight_hh_l0_reverse"}
     for name, weight in dropped.items():
         raw = getattr(layer.lstm, name)
@@ -279,15 +276,12 @@ def test_weight_drop_on_varying_lengths_trains_both_directions_raw_weights() -> 
         assert grad is not None and 0.3 < (grad == 0).float().mean() < 0.7  # through the mask
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_zoneout_rate_zero_is_the_plain_lstm(compiled: bool) -> None:
+def test_zoneout_rate_zero_is_the_plain_lstm() -> None:
     torch.manual_seed(0)
     plain = LSTMLayer(5, 7, bidirectional=False)
-    zoneout = LSTMLayer(
-        5, 7, bidirectional=False, zoneout_cell=1e-30, use_compiled_zoneout=compiled
-    )
+    zoneout = LSTMLayer(5, 7, bidirectional=False, zoneout=(1e-30, 0.0))
     zoneout.load_state_dict(plain.state_dict())
-    assert zoneout.zoneout
+    assert zoneout.has_zoneout
     x = torch.randn(3, 11, 5)
     for mode in ("train", "eval"):
         getattr(plain, mode)()
@@ -304,7 +298,7 @@ def test_zoneout_rate_zero_is_the_plain_lstm(compiled: bool) -> None:
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_zoneout_rate_one_keeps_the_previous_state(mode: str) -> None:
-    layer = LSTMLayer(5, 7, bidirectional=False, zoneout_cell=1.0, zoneout_hidden=1.0)
+    layer = LSTMLayer(5, 7, bidirectional=False, zoneout=(1.0, 1.0))
     getattr(layer, mode)()
     h0, c0 = torch.randn(1, 3, 7), torch.randn(1, 3, 7)
     out, (h, c) = layer(torch.randn(3, 6, 5), (h0, c0))
@@ -314,15 +308,14 @@ def test_zoneout_rate_one_keeps_the_previous_state(mode: str) -> None:
 
 def test_zoneout_masks_differ_in_training_and_evaluation_is_deterministic() -> None:
     torch.manual_seed(0)
-    layer = LSTMLayer(5, 7, bidirectional=False, zoneout_cell=0.3, zoneout_hidden=0.3)
+    layer = LSTMLayer(5, 7, bidirectional=False, zoneout=(0.3, 0.3))
     x = torch.randn(3, 6, 5)
     assert not torch.equal(layer.train()(x)[0], layer(x)[0])
     layer.eval()
     assert torch.equal(layer(x)[0], layer(x)[0])
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_zoneout_backward_matches_finite_differences(compiled: bool) -> None:
+def test_zoneout_backward_matches_finite_differences() -> None:
     torch.manual_seed(0)
     steps, batch, hidden = 4, 2, 3
     args = [
@@ -333,121 +326,23 @@ def test_zoneout_backward_matches_finite_differences(compiled: bool) -> None:
     ]
     keep_h = (torch.rand(steps, batch, hidden) < 0.3).double()
     keep_c = (torch.rand(steps, batch, hidden) < 0.5).double()
-    assert torch.autograd.gradcheck(lambda *a: zoneout_lstm(*a, keep_h, keep_c, compiled), args)
+    assert torch.autograd.gradcheck(lambda *a: zoneout_lstm(*a, keep_h, keep_c), args)
 
 
-def test_decoupled_weight_decay_shrinks_weights_outside_the_gradient() -> None:
-    model = small_model()
-    weights = penalized_parameters(model, PenaltyScope.weights)
-    optimizer = build_optimizer(OptimConfig(lr=0.1), model, 0.5, weights)
-    assert isinstance(optimizer, torch.optim.AdamW)
-    decayed, kept = optimizer.param_groups
-    assert decayed["weight_decay"] == 0.5 and kept["weight_decay"] == 0.0
-    assert all(p.dim() >= 2 for p in decayed["params"]) and all(
-        p.dim() == 1 for p in kept["params"]
-    )
-    before = [p.detach().clone() for p in model.parameters()]
-    for p in model.parameters():
-        p.grad = torch.zeros_like(p)  # no gradient at all: only the decay can move weights
-    optimizer.step()
-    for p, old in zip(model.parameters(), before, strict=True):
-        expected = old * (1 - 0.1 * 0.5) if p.dim() >= 2 else old
-        torch.testing.assert_close(p.detach(), expected)
-    plain = build_optimizer(OptimConfig(), model, 0.0, weights)
-    assert type(plain) is torch.optim.Adam
-    # Without decay every parameter steps in one group (one pass of each elementwise op).
-    for name in ("adam", "adamw", "sgd"):
-        (group,) = build_optimizer(OptimConfig(name=name), model, 0.0, weights).param_groups
-        assert group["weight_decay"] == 0.0
-        assert len(group["params"]) == len(list(model.parameters()))
+def test_each_place_takes_its_own_rate_or_the_shared_one() -> None:
+    cfg = Config(reg=RegConfig(locked_dropout=0.5, locked_dropout_hidden=0.1, zoneout=0.2))
+    cfg.reg.zoneout_hidden = 0.05
+    spec = build_spec(cfg, TaskData(Task.classify, None, None, None, vocab_size=VOCAB))
+    assert spec.locked_dropout == (0.5, 0.1, 0.5) and spec.zoneout == (0.2, 0.05)
 
 
-def test_a_two_group_state_of_earlier_releases_continues_in_one_group() -> None:
-    old_model, model = small_model(), small_model()
-    old_weights = penalized_parameters(old_model, PenaltyScope.weights)
-    ids = {id(p) for p in old_weights}
-    rest = [p for p in old_model.parameters() if id(p) not in ids]
-    # The layout earlier releases saved without weight decay: decayed weights, then the rest.
-    old = torch.optim.Adam(
-        [{"params": old_weights, "weight_decay": 0.0}, {"params": rest, "weight_decay": 0.0}],
-        lr=0.05,
-        foreach=True,
-    )
-    cfg = OptimConfig(lr=0.05, lr_decay=0.5, lr_decay_start=1)
-    old_schedule = step_decay(old, cfg)
-    gen = torch.Generator().manual_seed(0)
-
-    def step(optimizer: torch.optim.Optimizer, *models: nn.Module) -> None:
-        for params in zip(*(m.parameters() for m in models), strict=True):
-            grad = torch.randn(params[0].shape, generator=gen)
-            for p in params:
-                p.grad = grad.clone()
-        optimizer.step()
-
-    for _ in range(2):
-        step(old, old_model)
-        old_schedule.step()
-    model.load_state_dict(old_model.state_dict())
-    weights = penalized_parameters(model, PenaltyScope.weights)
-    new = build_optimizer(cfg, model, 0.0, weights)
-    schedule = step_decay(new, cfg)
-    # Deep copies, as from a file: no tensor shared with `old`.
-    saved = copy.deepcopy({"optimizer": old.state_dict(), "schedule": old_schedule.state_dict()})
-    new.load_state_dict(upgrade_optimizer_state(saved["optimizer"], new, weights))
-    schedule.load_state_dict(upgrade_schedule_state(saved["schedule"], new))
-    for _ in range(2):
-        step(old, old_model, model)
-        new.step()
-        old_schedule.step()
-        schedule.step()
-        assert schedule.get_last_lr() == old_schedule.get_last_lr()[-1:]
-    for p, q in zip(old_model.parameters(), model.parameters(), strict=True):
-        assert torch.equal(p, q)
-
-
-@pytest.mark.parametrize(
-    ("name", "weight_decay", "reference"),
-    [
-        ("adam", 0.0, torch.optim.Adam),
-        ("adam", 0.1, torch.optim.AdamW),
-        ("sgd", 0.1, torch.optim.SGD),
-    ],
-)
-def test_optimizer_steps_all_tensors_at_once_bit_for_bit_as_the_loop(
-    name, weight_decay, reference
-) -> None:
-    model, twin = small_model(), small_model()
-    twin.load_state_dict(model.state_dict())
-    weights = penalized_parameters(model, PenaltyScope.weights)
-    cfg = OptimConfig(name=name, lr=0.05, momentum=0.9)
-    ours = build_optimizer(cfg, model, weight_decay, weights)
-    assert type(ours) is reference and ours.defaults["foreach"]
-    # The same groups and settings on the twin's parameters, stepped by the per-tensor loop.
-    to_twin = {id(p): q for p, q in zip(model.parameters(), twin.parameters(), strict=True)}
-    loop = reference(
-        [
-            {
-                **group,
-                "params": [to_twin[id(p)] for p in group["params"]],
-                "foreach": False,
-            }
-            for group in ours.param_groups
-        ]
-    )
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(3):
-        for p in model.parameters():
-            p.grad = torch.randn(p.shape, generator=gen)
-            to_twin[id(p)].grad = p.grad.clone()
-        ours.step()
-        loop.step()
-    for p in model.parameters():
-        assert torch.equal(p, to_twin[id(p)])
-
-
-def test_total_gradient_norm_is_get_total_norms_bit_for_bit() -> None:
-    model = small_model()
-    model(torch.randint(0, 10, (4, 7))).prediction.sum().backward()
-    grads = [p.grad for p in model.parameters()]
-    assert torch.equal(total_norm(grads), nn.utils.get_total_norm(grads))
-    assert total_norm([]).item() == 0.0
+def test_awd_initialization() -> None:
+    model = model_with(task=Task.lm, init="awd", init_range=0.1, tie_weights=True)
+    embedding = model.backbone.embedding.weight
+    assert model.decoder.weight is embedding and embedding.abs().max() <= 0.1
+    assert embedding.std() > 0.05  # uniform over the range, not N(0, 1) nor zero
+    assert not model.decoder.bias.any()
+    lstm = model.backbone.layers[0].lstm
+    assert lstm.weight_hh_l0.abs().max() <= 1 / lstm.hidden_size**0.5  # PyTorch's own
+    uniform = model_with(init="uniform", init_range=0.05)
+    assert all(p.abs().max() <= 0.05 for p in uniform.parameters())

@@ -1,18 +1,21 @@
-"""The report over runs and sweeps: grouping over seeds, baseline, files, odd statuses."""
+"""The report over runs and sweeps: grouping over seeds, the baseline, paired intervals,
+the headline, files, odd statuses, and the table at 80 columns."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_cli, tiny_config
+from conftest import run_main, tiny_config
+from rich.console import Console
 
-from lstm_overfit.report import baseline_of, find_runs, group_runs, table_rows, write_report
+from lstm_overfit.console import print_report
+from lstm_overfit.report import build_report, find_runs, report_markdown, write_report
+from lstm_overfit.stats import paired
 from lstm_overfit.train import fit
 
 
@@ -28,10 +31,11 @@ def make_run(root: Path, name: str, overrides: list[str], l2: float = 0.0, seed:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sweep")
-    for seed in (0, 1):
-        make_run(root, f"none-{seed}", [f"seed={seed}"], seed=seed)
-        make_run(root, f"l2-{seed}", ["+reg=l2", "reg.l2=0.01", f"seed={seed}"], 0.01, seed)
-    make_run(root, "strong-0", ["+reg=l2", "reg.l2=1.0", "seed=0"], 1.0)
+    for seed in (0, 1, 2):
+        make_run(root, f"none-{seed}", [f"seed={seed}", "train.epochs=2"], seed=seed)
+        overrides = ["+reg=l2", "reg.l2=0.1", f"seed={seed}", "train.epochs=2"]
+        make_run(root, f"l2-{seed}", overrides, 0.1, seed)
+    make_run(root, "strong-0", ["+reg=l2", "reg.l2=1.0", "seed=0", "train.epochs=2"], 1.0)
     failed = root / "failed"
     (failed / ".hydra").mkdir(parents=True)
     (failed / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["reg.l2=-5"]))
@@ -42,33 +46,90 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_runs_group_over_seeds_with_the_baseline_marked(sweep: Path) -> None:
-    runs = find_runs([sweep])
-    assert len(runs) == 7
-    assert {r.status for r in runs} == {"completed", "failed", "running"}
-    groups = group_runs(runs)
-    by_config = {g.configuration: g for g in groups}
-    assert len(by_config["+reg=l2 reg.l2=0.01"].usable) == 2  # seeds 0 and 1 together
-    base = baseline_of(groups)
-    assert base.configuration == "(defaults)" and len(base.usable) == 2
-    rows = {row["configuration"]: row for row in table_rows(groups)}
-    assert rows["(defaults)"]["vs baseline"] == "baseline"
-    mean_l2 = by_config["+reg=l2 reg.l2=0.01"].stats("best_val_loss")[0]
-    mean_base = base.stats("best_val_loss")[0]
-    assert rows["+reg=l2 reg.l2=0.01"]["vs baseline"] == f"{mean_l2 - mean_base:+.4f}"
-    assert rows["reg.l2=-5"]["runs"] == "1 failed" and rows["reg.l2=0.5"]["runs"] == "1 running"
+def summaries(root: Path, prefix: str) -> list[dict]:
+    return [json.loads((root / f"{prefix}-{s}" / "summary.json").read_text()) for s in (0, 1, 2)]
 
 
-def test_report_files(sweep: Path, tmp_path: Path) -> None:
-    write_report(find_runs([sweep]), tmp_path)
-    rows = list(csv.DictReader(io.StringIO((tmp_path / "summary.csv").read_text())))
-    assert len(rows) == 7
-    assert {r["status"] for r in rows} == {"completed", "failed", "running"}
-    assert {"+reg", "reg.l2", "seed", "best_val_loss", "max_gap", "folder"} <= set(rows[0])
-    report = (tmp_path / "report.md").read_text()
-    assert "| (defaults) | 2 completed | 2 |" in report and "baseline" in report
-    for plot in ("val_loss_vs_strength.png", "gap_vs_strength.png", "curves_overlay.png"):
+def test_runs_group_over_seeds_against_the_unregularized_baseline(sweep: Path) -> None:
+    report = build_report(find_runs([sweep]))
+    by_label = {g.label: g for g in report.groups}
+    assert report.baseline is by_label["none"]
+    assert report.baseline_reason == "the unregularized configuration"
+    # Labels leave out what every configuration shares (train.epochs=2 here... and +reg in some).
+    assert "+reg=l2 reg.l2=0.1 train.epochs=2" not in by_label
+    l2 = next(g for g in report.groups if "reg.l2=0.1" in g.label)
+    assert len(l2.usable) == 3
+    assert {g.statuses() for g in report.groups} >= {"1 failed", "1 running", "3 completed"}
+    ours = [s["best_val_loss"] for s in summaries(sweep, "l2")]
+    theirs = [s["best_val_loss"] for s in summaries(sweep, "none")]
+    assert report.comparisons[l2.key, "best_val_loss"] == paired(ours, theirs, False)
+    accuracy = report.comparisons[l2.key, "test_metric"]
+    assert accuracy == paired(
+        [s["test"]["acc"] for s in summaries(sweep, "l2")],
+        [s["test"]["acc"] for s in summaries(sweep, "none")],
+        True,
+    )
+
+
+def test_the_report_opens_with_one_sentence_per_number(sweep: Path, tmp_path: Path) -> None:
+    report = build_report(find_runs([sweep]))
+    written = write_report(report, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    lines = text.splitlines()
+    assert lines[2] == "Baseline: none (the unregularized configuration)."
+    sentences = lines[3:7]
+    assert all(" against none" in s or s.startswith("No configuration") for s in sentences)
+    assert any("better on" in s and "of 3 seeds" in s for s in sentences)
+    assert written == [
+        "summary.csv",
+        "report.md",
+        "val_loss_vs_strength.png",
+        "gap_vs_strength.png",
+        "curves_overlay.png",
+    ]
+    for plot in written[2:]:
         assert (tmp_path / plot).stat().st_size > 5_000
+
+
+def test_summary_csv_has_each_column_once(sweep: Path, tmp_path: Path) -> None:
+    write_report(build_report(find_runs([sweep])), tmp_path)
+    reader = csv.reader(io.StringIO((tmp_path / "summary.csv").read_text()))
+    header = next(reader)
+    assert len(header) == len(set(header)) and header.count("seed") == 1
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "summary.csv").read_text())))
+    assert len(rows) == 9 and {"num_threads", "best_val_loss", "folder"} <= set(rows[0])
+    assert {r["status"] for r in rows} == {"completed", "failed", "running"}
+
+
+def test_a_named_baseline_and_the_best_when_none_is_unregularized(sweep: Path) -> None:
+    runs = find_runs([sweep])
+    named = build_report(runs, ["reg.l2=0.1"])
+    assert "reg.l2=0.1" in named.baseline.label and named.baseline_reason.startswith("named")
+    regularized = [r for r in runs if r.overrides.get("+reg") == "l2"]
+    best = build_report(regularized)
+    assert best.baseline_reason.startswith("no unregularized configuration")
+    assert "(no unregularized configuration" in report_markdown(best)
+
+
+def test_a_baseline_that_matches_nothing_is_one_line(sweep: Path, tmp_path: Path) -> None:
+    result = run_main("report", str(sweep), "--baseline", "reg.l2=7", cwd=tmp_path)
+    assert result.returncode == 2 and "matches no configuration" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_two_seeds_give_no_interval_and_say_so(tmp_path: Path) -> None:
+    for seed in (0, 1):
+        make_run(tmp_path, f"none-{seed}", [f"seed={seed}"], seed=seed)
+        make_run(tmp_path, f"l2-{seed}", ["+reg=l2", "reg.l2=0.1", f"seed={seed}"], 0.1, seed)
+    text = report_markdown(build_report(find_runs([tmp_path])))
+    assert "too few seeds for an interval" in text and "(n=2)" in text
+
+
+def test_runs_made_with_other_thread_counts_are_flagged(sweep: Path, tmp_path: Path) -> None:
+    runs = find_runs([sweep])
+    runs[0].summary = {**runs[0].summary, "num_threads": 7}
+    report = build_report(runs)
+    assert "different torch thread counts" in report_markdown(report)
 
 
 def test_a_seeds_only_report_has_no_plots_against_strength(tmp_path: Path) -> None:
@@ -78,46 +139,26 @@ def test_a_seeds_only_report_has_no_plots_against_strength(tmp_path: Path) -> No
     out = tmp_path / "report"
     out.mkdir()
     (out / "gap_vs_strength.png").write_bytes(b"from an earlier report")
-    write_report(find_runs([runs]), out)
-    assert (out / "curves_overlay.png").stat().st_size > 5_000
+    written = write_report(build_report(find_runs([runs])), out)
+    assert written == ["summary.csv", "report.md", "curves_overlay.png"]
     assert not list(out.glob("*_vs_strength.png"))
 
 
-@pytest.mark.slow
-def test_sweep_writes_its_report_and_fails_if_a_job_failed(tmp_path: Path) -> None:
-    result = run_cli("train", "-m", "+experiment=smoke", "train.max_loss=0.01,null", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "1 job(s) did not succeed" in result.stderr and "(diverged)" in result.stderr
-    [sweep] = tmp_path.glob("outputs/sweeps/*/*")
-    rows = list(csv.DictReader(io.StringIO((sweep / "summary.csv").read_text())))
-    assert sorted(r["status"] for r in rows) == ["completed", "diverged"]
-    again = run_cli("report", str(sweep), "--out", str(tmp_path / "again"), cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert (tmp_path / "again" / "report.md").read_text() == (sweep / "report.md").read_text()
+def test_the_terminal_table_fits_80_columns(sweep: Path, tmp_path: Path) -> None:
+    report = build_report(find_runs([sweep]))
+    console = Console(width=80, file=io.StringIO(), record=True)
+    print_report(report, ["report.md"], tmp_path, console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    table = [line for line in lines if "│" in line]
+    assert len(table) <= 2 * 6  # one line per configuration, or two at the most
 
 
-def test_report_on_nothing_says_so(tmp_path: Path) -> None:
-    result = run_cli("report", str(tmp_path), cwd=tmp_path)
-    assert result.returncode == 2 and "no runs under" in result.stderr
-    assert not list(tmp_path.iterdir())  # nothing written
-    missing = run_cli("report", str(tmp_path / "nope"), cwd=tmp_path)
-    assert missing.returncode == 2 and "no such folder" in missing.stderr
-
-
-@pytest.mark.slow
-def test_parallel_sweep_shares_the_cores(tmp_path: Path) -> None:
-    result = run_cli(
-        "train",
-        "-m",
-        "hydra/launcher=local_parallel",
-        "hydra.launcher.n_jobs=2",
-        "+experiment=smoke",
-        "seed=0,1",
-        cwd=tmp_path,
-    )
+def test_report_command(sweep: Path, tmp_path: Path) -> None:
+    result = run_main("report", str(sweep), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    logs = sorted(tmp_path.glob("outputs/sweeps/*/*/*/run.log"))
-    assert len(logs) == 2
-    cores = os.cpu_count()
-    for log in logs:
-        assert f"torch threads: {max(1, cores // min(2, cores))}" in log.read_text()
+    assert "Baseline: none" in result.stdout and "report.md" in result.stdout
+    nothing = run_main("report", str(tmp_path / "out"), cwd=tmp_path)
+    assert nothing.returncode == 2 and "no runs under" in nothing.stderr
+    missing = run_main("report", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2 and "no such folder" in missing.stderr

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import torch
 
-from lstm_overfit.config import DataConfig, Task
+from lstm_overfit.config import CorpusData, Task
 from lstm_overfit.data.cache import cache_dir, cache_key, cached
-from lstm_overfit.data.core import Stream, TaskData
 from lstm_overfit.data.files import (
     DataError,
     content_hash,
@@ -23,6 +22,7 @@ from lstm_overfit.data.files import (
     read_text,
     text_hash,
 )
+from lstm_overfit.data.splits import Stream, TaskData
 from lstm_overfit.data.text import EOS, UNK, Vocabulary
 
 FILES = {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
@@ -34,7 +34,7 @@ def line_tokens(lines: list[str]) -> list[str]:
     return [token for line in lines for token in (*line.split(), EOS)]
 
 
-def _hub_lines(cfg: DataConfig) -> dict[str, list[str]]:
+def _hub_lines(cfg: CorpusData) -> dict[str, list[str]]:
     rows = load_hub(cfg.hub, cfg.hub_config)
     lines = {}
     for name, split in HUB_SPLITS.items():
@@ -49,7 +49,7 @@ def _file_lines(paths: dict[str, Path]) -> dict[str, list[str]]:
     return {name: read_text(path).splitlines() for name, path in paths.items()}
 
 
-def _process(cfg: DataConfig, lines: dict[str, list[str]]) -> dict:
+def _process(cfg: CorpusData, lines: dict[str, list[str]]) -> dict:
     tokens = {name: line_tokens(split_lines) for name, split_lines in lines.items()}
     vocab = Vocabulary.build([tokens["train"]], cfg.max_vocab, specials=(EOS, UNK))
     payload: dict = {"vocab": vocab.itos}
@@ -58,7 +58,7 @@ def _process(cfg: DataConfig, lines: dict[str, list[str]]) -> dict:
     return payload
 
 
-def load(cfg: DataConfig, seed: int) -> TaskData:
+def load(cfg: CorpusData, seed: int) -> TaskData:
     settings = {"max_vocab": cfg.max_vocab, "name": cfg.name}
     if cfg.path:
         folder = Path(cfg.path).expanduser()

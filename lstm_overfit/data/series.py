@@ -1,9 +1,12 @@
 """Univariate time series from a CSV file (sunspots, co2, or any `csv`), as windows.
 
 Chronological split (never shuffled across time): the first part trains, the next
-validates, the last tests. Values are normalized with the training part's mean and standard
-deviation. Missing values are interpolated linearly, or every window that touches one is
-dropped (`dataset.gaps`).
+validates, the last tests; a window belongs to the part its targets lie in, and its inputs
+may reach back into the part before (history, never its own targets). The model reads and
+predicts either the values or their step-to-step changes (`dataset.transform`), normalized
+with the training part's mean and standard deviation; errors are measured on the values,
+in the series' units. Missing values are interpolated linearly, or every window that touches
+one is dropped (`dataset.gaps`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstm_overfit.config import DataConfig, GapPolicy, Task
-from lstm_overfit.data.core import TaskData, Windows
+from lstm_overfit.config import GapPolicy, SeriesData, SeriesTransform, Task
 from lstm_overfit.data.files import DataError, read_text
+from lstm_overfit.data.splits import SeriesScale, TaskData, Windows
 
 
 def read_column(path: Path, column: str | None) -> torch.Tensor:
@@ -56,54 +59,76 @@ def interpolate_gaps(values: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(filled)
 
 
-def make_windows(values: torch.Tensor, window: int, horizon: int) -> Windows:
-    """All windows of `window` inputs and the `horizon` values after them, without NaN."""
+def make_windows(
+    modelled: torch.Tensor,
+    levels: torch.Tensor,
+    scale: SeriesScale,
+    window: int,
+    horizon: int,
+    part_ends: tuple[int, int, int],
+) -> dict[str, Windows]:
+    """Every window without a missing value, by the part its targets lie in.
+
+    `modelled` holds the values the model reads (levels, or changes: modelled[j] is then
+    levels[j + 1] - levels[j]); `part_ends` are the level indices where train, validation
+    and test end.
+    """
+    offset = 1 if scale.differenced else 0
     span = window + horizon
-    if len(values) < span:
-        return Windows(torch.zeros(0, window), torch.zeros(0, horizon))
-    frames = values.unfold(0, span, 1)
-    keep = ~frames.isnan().any(dim=1)
-    frames = frames[keep].float()
-    return Windows(frames[:, :window].contiguous(), frames[:, window:].contiguous())
+    count = max(0, len(modelled) - span + 1)
+    starts = torch.arange(count)
+    frames = modelled.unfold(0, span, 1)[:count] if count else modelled.new_zeros(0, span)
+    first = starts + window + offset  # level index of the first target
+    bounds = torch.tensor(part_ends)
+    part = torch.bucketize(first, bounds, right=True)
+    same_part = part == torch.bucketize(first + horizon - 1, bounds, right=True)
+    complete = ~frames.isnan().any(dim=1)
+    steps = torch.arange(horizon)
+    split = {}
+    for index, name in enumerate(("train", "val", "test")):
+        keep = (part == index) & same_part & complete
+        normalized = ((frames[keep] - scale.mean) / scale.std).float()
+        split[name] = Windows(
+            inputs=normalized[:, :window].contiguous(),
+            targets=normalized[:, window:].contiguous(),
+            last=levels[first[keep] - 1],
+            target_levels=levels[first[keep].unsqueeze(1) + steps],
+        )
+    return split
 
 
-def load(cfg: DataConfig, seed: int) -> TaskData:
+def load(cfg: SeriesData, seed: int) -> TaskData:
     if not cfg.path:
         raise DataError(
             f"dataset {cfg.name} reads a CSV file: set dataset.path to it "
             "(and dataset.column to the value column)"
         )
     path = Path(cfg.path).expanduser()
-    values = read_column(path, cfg.column)
+    levels = read_column(path, cfg.column)
     if cfg.gaps == GapPolicy.interpolate:
-        values = interpolate_gaps(values)
-    n = len(values)
+        levels = interpolate_gaps(levels)
+    n = len(levels)
     n_test, n_val = round(n * cfg.test_fraction), round(n * cfg.val_fraction)
     n_train = n - n_val - n_test
-    train_part = values[:n_train]
+    differenced = cfg.transform == SeriesTransform.difference
+    modelled = levels[1:] - levels[:-1] if differenced else levels
+    train_part = modelled[: n_train - 1] if differenced else modelled[:n_train]
     mean = float(train_part.nanmean())
     std = float((train_part - mean).pow(2).nanmean().sqrt()) or 1.0
-    scaled = (values - mean) / std
-    # Validation and test windows may look back into the previous part: their inputs are
-    # history, never their own targets, so nothing of the future leaks into the past.
-    span_back = cfg.window
-    parts = {
-        "train": scaled[:n_train],
-        "val": scaled[max(0, n_train - span_back) : n_train + n_val],
-        "test": scaled[max(0, n_train + n_val - span_back) :],
-    }
-    windows = {name: make_windows(part, cfg.window, cfg.horizon) for name, part in parts.items()}
+    scale = SeriesScale(mean, std, differenced)
+    ends = (n_train, n_train + n_val, n)
+    windows = make_windows(modelled, levels, scale, cfg.window, cfg.horizon, ends)
     for name, split in windows.items():
         if len(split) == 0:
             raise DataError(
                 f"{path}: the {name} split has no complete window of {cfg.window}+{cfg.horizon} "
                 "steps; use a smaller dataset.window or larger split fractions"
             )
+    step_changes = (levels[1:n_train] - levels[: n_train - 1]).abs()
     return TaskData(
         task=Task.forecast,
-        train=windows["train"],
-        val=windows["val"],
-        test=windows["test"],
-        scale=std,
-        info={"mean": mean, "std": std, "steps": {"train": n_train, "val": n_val, "test": n_test}},
+        **windows,
+        scale=scale,
+        naive_step_mae=float(step_changes.nanmean()),
+        info={"steps": {"train": n_train, "val": n_val, "test": n_test}},
     )

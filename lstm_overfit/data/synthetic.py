@@ -4,8 +4,9 @@ A sequence is labelled 1 when a fixed motif (a short run of tokens) occurs in it
 half the sequences carry the motif. Then every label in every split is flipped with
 probability `label_noise`. The rule is learnable, the flipped labels are not, so an LSTM
 with enough capacity first learns the rule and then memorises the noise: the validation
-loss bottoms out near the Bayes-optimal loss and rises again. Generated from the seed; no
-file and no download.
+loss bottoms out near the Bayes-optimal loss and rises again. Each split keeps which of its
+labels were flipped: every mask gives the exact loss of the Bayes predictor on its split, and
+the training split's also measures memorization. Generated from the seed; no file, no download.
 """
 
 from __future__ import annotations
@@ -14,18 +15,20 @@ import math
 
 import torch
 
-from lstm_overfit.config import DataConfig, Task
-from lstm_overfit.data.core import Sequences, TaskData
+from lstm_overfit.config import SyntheticData, Task
+from lstm_overfit.data.splits import Sequences, TaskData
 
 PAD = 0  # reserved id; synthetic sequences have fixed length and never use it
 
 
-def bayes_loss(label_noise: float) -> float:
-    """Cross-entropy (nats) of the best predictor: the binary entropy of the flip rate."""
+def bayes_loss(label_noise: float, flipped_share: float) -> float:
+    """Cross-entropy (nats) of the Bayes predictor, the true rule at confidence
+    1 - label_noise, on a split whose share of flipped labels is `flipped_share`. Its
+    expectation over splits is the binary entropy of the flip rate."""
     p = label_noise
     if p == 0.0:
         return 0.0
-    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    return -(flipped_share * math.log(p) + (1 - flipped_share) * math.log(1 - p))
 
 
 def _motif_starts(tokens: torch.Tensor, motif: torch.Tensor) -> torch.Tensor:
@@ -47,7 +50,7 @@ def _remove_motif(
         tokens[rows, cols] = (motif[0] - 1 + offset) % (vocab_size - 1) + 1
 
 
-def _make_split(n: int, cfg: DataConfig, motif: torch.Tensor, gen: torch.Generator) -> Sequences:
+def _make_split(n: int, cfg: SyntheticData, motif: torch.Tensor, gen: torch.Generator) -> Sequences:
     tokens = torch.randint(1, cfg.vocab_size, (n, cfg.seq_len), generator=gen)
     clean = torch.rand(n, generator=gen) < 0.5
     negatives = tokens[~clean]
@@ -59,18 +62,26 @@ def _make_split(n: int, cfg: DataConfig, motif: torch.Tensor, gen: torch.Generat
         tokens[row, start : start + motif.numel()] = motif
     flipped = torch.rand(n, generator=gen) < cfg.label_noise
     labels = (clean ^ flipped).long()
-    return Sequences.from_matrix(tokens, labels)
+    return Sequences.from_matrix(tokens, labels, flipped)
 
 
-def generate(cfg: DataConfig, seed: int) -> TaskData:
+def load(cfg: SyntheticData, seed: int) -> TaskData:
     gen = torch.Generator().manual_seed(seed)
     motif = torch.randint(1, cfg.vocab_size, (cfg.motif_length,), generator=gen)
+    splits = {
+        name: _make_split(size, cfg, motif, gen)
+        for name, size in (("train", cfg.num_train), ("val", cfg.num_val), ("test", cfg.num_test))
+    }
+    bayes = {
+        name: bayes_loss(cfg.label_noise, split.flipped.float().mean().item())
+        for name, split in splits.items()
+    }
+    # Only the training split's mask has a use beyond the floor: memorization.
+    splits["val"].flipped = splits["test"].flipped = None
     return TaskData(
         task=Task.classify,
-        train=_make_split(cfg.num_train, cfg, motif, gen),
-        val=_make_split(cfg.num_val, cfg, motif, gen),
-        test=_make_split(cfg.num_test, cfg, motif, gen),
+        **splits,
         vocab_size=cfg.vocab_size,
         num_classes=2,
-        bayes_val_loss=bayes_loss(cfg.label_noise),
+        bayes_loss=bayes,
     )

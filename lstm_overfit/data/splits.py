@@ -1,4 +1,4 @@
-"""The shapes every data source produces, and the dispatch from config to source."""
+"""The shapes every data source produces: plain tensors, one class per task kind."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from lstm_overfit.config import ConfigError, DataConfig, Task
+from lstm_overfit.config import Task
 
 
 @dataclass
@@ -21,6 +21,8 @@ class Sequences:
     ids: torch.Tensor  # (total tokens,) int64
     offsets: torch.Tensor  # (N + 1,) start of each sequence in ids
     labels: torch.Tensor  # (N,)
+    # Where the labels are known to be flipped (the synthetic data set), else None.
+    flipped: torch.Tensor | None = None  # (N,) bool
     # The common length when every sequence has it (ids then form a matrix), else None.
     width: int | None = field(init=False)
 
@@ -38,10 +40,12 @@ class Sequences:
         return self.offsets[1:] - self.offsets[:-1]
 
     @classmethod
-    def from_matrix(cls, tokens: torch.Tensor, labels: torch.Tensor) -> Sequences:
+    def from_matrix(
+        cls, tokens: torch.Tensor, labels: torch.Tensor, flipped: torch.Tensor | None = None
+    ) -> Sequences:
         n, length = tokens.shape
         offsets = torch.arange(n + 1) * length
-        return cls(tokens.reshape(-1).clone(), offsets, labels)
+        return cls(tokens.reshape(-1).clone(), offsets, labels, flipped)
 
     @classmethod
     def from_lists(
@@ -61,15 +65,12 @@ class Sequences:
         offsets = torch.zeros(len(pieces) + 1, dtype=torch.long)
         torch.cumsum(lengths, 0, out=offsets[1:])
         ids = torch.cat(pieces) if pieces else self.ids[:0]
-        return Sequences(ids, offsets, self.labels[index])
+        flipped = None if self.flipped is None else self.flipped[index]
+        return Sequences(ids, offsets, self.labels[index], flipped)
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(tokens (B, longest) right-padded with 0, lengths (B,), labels (B,)).
-
-        One gather for the whole batch rather than a slice per row: a handful of tensor
-        operations whatever the batch size, which matters where the host feeds a GPU, and
-        fewer still when all sequences have one length.
-        """
+        """(tokens (B, longest) right-padded with 0, lengths (B,), labels (B,)), gathered in
+        one indexing operation for the whole batch."""
         if self.width is not None:
             tokens = self.ids.view(-1, self.width)[index]
             return tokens, torch.full_like(index, self.width), self.labels[index]
@@ -92,17 +93,39 @@ class Stream:
 
 
 @dataclass
+class SeriesScale:
+    """How model values map back to the series' own units."""
+
+    mean: float  # of the modelled values (levels, or changes) on the training part
+    std: float
+    differenced: bool  # the model reads and predicts step-to-step changes
+
+    def levels(self, predicted: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """Predicted values (N, horizon) in the series' units, given each window's last
+        input level (N,)."""
+        values = predicted * self.std + self.mean
+        if self.differenced:
+            return last.unsqueeze(1) + values.cumsum(dim=1)
+        return values
+
+
+@dataclass
 class Windows:
-    """Sliding windows over a series (forecasting), in normalized units."""
+    """Sliding windows over a series (forecasting): model inputs and targets (normalized),
+    and each window's last input level and target levels in the series' units."""
 
     inputs: torch.Tensor  # (N, window) float32
     targets: torch.Tensor  # (N, horizon) float32
+    last: torch.Tensor  # (N,) float64
+    target_levels: torch.Tensor  # (N, horizon) float64
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
 
     def subset(self, index: torch.Tensor) -> Windows:
-        return Windows(self.inputs[index], self.targets[index])
+        return Windows(
+            self.inputs[index], self.targets[index], self.last[index], self.target_levels[index]
+        )
 
 
 Split = Sequences | Stream | Windows
@@ -116,34 +139,11 @@ class TaskData:
     test: Split
     vocab_size: int = 0  # 0 for forecasting (real-valued input)
     num_classes: int = 0
-    # Expected loss of the best possible predictor on the validation split, where known.
-    bayes_val_loss: float | None = None
     vocab: list[str] | None = None
-    scale: float = 1.0  # forecasting: standard deviation used to normalize (for MAE)
+    # The loss of the best possible predictor on each split, where the data set knows it.
+    bayes_loss: dict[str, float] | None = None
+    scale: SeriesScale | None = None  # forecasting
+    # Forecasting: the mean absolute one-step change over the training part, in the series'
+    # units (the error of persistence in-sample), the denominator of MASE.
+    naive_step_mae: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def empty_split_check(data: TaskData, source: str) -> TaskData:
-    for name in ("train", "val", "test"):
-        if len(getattr(data, name)) == 0:
-            raise ConfigError(f"{source}: the {name} split is empty; check the data or sizes")
-    return data
-
-
-def load_data(cfg: DataConfig, seed: int) -> TaskData:
-    """Build the data set named by `cfg.name`."""
-    from lstm_overfit.data import corpus, imdb, series, synthetic
-
-    sources = {
-        "synthetic": synthetic.generate,
-        "imdb": imdb.load,
-        "ptb": corpus.load,
-        "wikitext2": corpus.load,
-        "sunspots": series.load,
-        "co2": series.load,
-        "csv": series.load,
-    }
-    if cfg.name not in sources:
-        valid = ", ".join(sorted(sources))
-        raise ConfigError(f"dataset.name={cfg.name} is unknown; valid names: {valid}")
-    return empty_split_check(sources[cfg.name](cfg, seed), cfg.path or cfg.name)

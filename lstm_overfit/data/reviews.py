@@ -1,4 +1,4 @@
-"""IMDB movie reviews (binary sentiment), from a local copy or the Hugging Face hub.
+"""Labelled reviews such as IMDB's (binary sentiment), from a local copy or the hub.
 
 Local form: a folder with train.jsonl.gz and test.jsonl.gz, one {"text", "label"} object per
 line. A validation split is carved out of train with a fixed seed; the vocabulary is built
@@ -13,9 +13,8 @@ from typing import Any
 
 import torch
 
-from lstm_overfit.config import DataConfig, Task
+from lstm_overfit.config import ReviewsData, Task
 from lstm_overfit.data.cache import cache_dir, cache_key, cached
-from lstm_overfit.data.core import Sequences, TaskData
 from lstm_overfit.data.files import (
     DataError,
     content_hash,
@@ -24,6 +23,7 @@ from lstm_overfit.data.files import (
     read_jsonl,
     text_hash,
 )
+from lstm_overfit.data.splits import Sequences, TaskData
 from lstm_overfit.data.text import PAD, UNK, Vocabulary, tokenize
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ def _check_rows(rows: list[dict[str, Any]], source: str) -> None:
             )
 
 
-def _split_sizes(cfg: DataConfig, available: int, source: str) -> tuple[int, int]:
-    num_val = cfg.num_val or 0
+def _split_sizes(cfg: ReviewsData, available: int, source: str) -> tuple[int, int]:
+    num_val = cfg.num_val
     if num_val >= available:
         raise DataError(
             f"{source}: dataset.num_val={num_val} leaves no training reviews out of "
@@ -65,7 +65,7 @@ def _split_sizes(cfg: DataConfig, available: int, source: str) -> tuple[int, int
     return num_val, rest if cfg.num_train is None else min(cfg.num_train, rest)
 
 
-def _process(cfg: DataConfig, rows: dict[str, list[dict[str, Any]]], source: str) -> dict:
+def _process(cfg: ReviewsData, rows: dict[str, list[dict[str, Any]]], source: str) -> dict:
     train_rows = rows["train"]
     num_val, num_train = _split_sizes(cfg, len(train_rows), source)
     order = torch.randperm(len(train_rows), generator=torch.Generator().manual_seed(SPLIT_SEED))
@@ -86,7 +86,7 @@ def _process(cfg: DataConfig, rows: dict[str, list[dict[str, Any]]], source: str
     return payload
 
 
-def load(cfg: DataConfig, seed: int) -> TaskData:
+def load(cfg: ReviewsData, seed: int) -> TaskData:
     settings = {
         k: getattr(cfg, k) for k in ("num_train", "num_val", "num_test", "max_vocab", "max_len")
     }
@@ -99,8 +99,8 @@ def load(cfg: DataConfig, seed: int) -> TaskData:
         def build() -> dict:
             return _process(cfg, _read_folder(paths), source)
 
-    else:
-        hub = cfg.hub or "stanfordnlp/imdb"
+    elif cfg.hub:
+        hub = cfg.hub
         rows = load_hub(hub, cfg.hub_config)
         for split in ("train", "test"):
             if split not in rows:
@@ -113,13 +113,13 @@ def load(cfg: DataConfig, seed: int) -> TaskData:
         def build() -> dict:
             return _process(cfg, rows, source)
 
-    payload = cached("imdb", key, cache_dir(cfg.cache_dir), build)
+    else:
+        raise DataError(f"dataset {cfg.name} has no hub source; {FIX}")
+    payload = cached(cfg.name, key, cache_dir(cfg.cache_dir), build)
     splits = {name: Sequences(**payload[name]) for name in ("train", "val", "test")}
     return TaskData(
         task=Task.classify,
-        train=splits["train"],
-        val=splits["val"],
-        test=splits["test"],
+        **splits,
         vocab_size=len(payload["vocab"]),
         num_classes=2,
         vocab=payload["vocab"],
