@@ -7,16 +7,24 @@ config), so it loads with `torch.load(..., weights_only=True)`; a file that need
 
 from __future__ import annotations
 
+import json
+import logging
 import pickle
+import time
 import zipfile
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from lstm_overfit.config import ConfigError
-from lstm_overfit.records import atomic_torch_save
+from lstm_overfit.records import EpochRecord, atomic_torch_save, read_jsonl, write_jsonl
+
+if TYPE_CHECKING:
+    from lstm_overfit.train import TrainingRun
+
+log = logging.getLogger(__name__)
 
 FORMAT = 1
 
@@ -71,3 +79,44 @@ def load_run_state(path: Path, device: torch.device | str = "cpu") -> RunState:
             f"reads format {FORMAT}; start the run afresh"
         )
     return RunState(**{f.name: saved[f.name] for f in fields(RunState)})
+
+
+def capture(run: TrainingRun, epoch: int, partial: dict[str, Any] | None = None) -> RunState:
+    """Everything needed to continue `run` after `epoch` (and `partial`, mid-epoch)."""
+    return RunState(
+        epoch=epoch,
+        model=run.model.state_dict(),
+        optimizer=run.optimizer.state_dict(),
+        averaging=run.averaging,
+        rng={"torch": torch.get_rng_state(), "order": run.order_gen.get_state()},
+        early_stopping=run.stopper.state_dict(),
+        partial=partial,
+        wall_seconds=run.earlier_seconds + time.perf_counter() - run.started,
+        config=json.loads(json.dumps(asdict(run.cfg))),  # plain data: enums as strings
+    )
+
+
+def restore(run: TrainingRun) -> None:
+    """Continue `run` from its checkpoints/last.pt; drop records of epochs it does not hold
+    (a kill between an epoch's record and its checkpoint leaves one)."""
+    last = run.checkpoints / "last.pt"
+    rows = read_jsonl(run.metrics.path) if run.metrics.path.exists() else []
+    if not last.exists():
+        log.info("no checkpoint yet in %s: starting from the beginning", run.out_dir)
+        rows = []
+    else:
+        state = load_run_state(last, run.device)
+        run.model.load_state_dict(state.model)
+        if state.averaging:
+            run.switch_to_averaging()
+        run.optimizer.load_state_dict(state.optimizer)
+        torch.set_rng_state(state.rng["torch"])
+        run.order_gen.set_state(state.rng["order"])
+        run.stopper.load_state_dict(state.early_stopping)
+        run.first_epoch = state.epoch + 1
+        run.partial = state.partial
+        run.earlier_seconds = state.wall_seconds
+        rows = [row for row in rows if row["epoch"] <= state.epoch]
+        log.info("resuming after epoch %d from %s", state.epoch, last)
+    write_jsonl(run.metrics.path, rows)
+    run.records = [EpochRecord.from_dict(row) for row in rows]

@@ -247,7 +247,8 @@ def report(argv: list[str]) -> None:
         if not path.is_dir():
             usage_error(f"{path}: no such folder; give run or sweep folders")
     from lstm_overfit.console import print_report
-    from lstm_overfit.report import ReportError, build_report, find_runs, write_report
+    from lstm_overfit.report import ReportError, build_report, find_runs
+    from lstm_overfit.report_files import write_report
 
     runs = find_runs(args.paths)
     if not runs:

@@ -115,7 +115,7 @@ def print_report(
 ) -> None:
     """The headline, then the table: every column where the terminal is wide, else the
     configuration, its runs and the paired differences (report.md always has them all)."""
-    from lstm_overfit.report import headline, table_rows, thread_warning
+    from lstm_overfit.report_files import headline, table_rows, thread_warning
 
     console = console or Console()
     for line in headline(report):

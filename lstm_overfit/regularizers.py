@@ -13,6 +13,7 @@ there (Krueger et al. 2016), so evaluation is deterministic either way.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,6 +82,19 @@ def temporal_activation_penalty(
     over pairs of real steps."""
     pairs = None if mask is None else mask[:, 1:] & mask[:, :-1]
     return beta * _masked_mean((raw[:, 1:] - raw[:, :-1]).pow(2), pairs)
+
+
+def batch_penalty(
+    reg: RegConfig, weights: Callable[[], torch.Tensor] | None, hidden: Any
+) -> torch.Tensor | None:
+    """The batch's penalty: the weight penalties (`weight_penalty`'s closure) plus AR and TAR
+    on its activations (`hidden`: the backbone's output); None when all are off."""
+    terms = [] if weights is None else [weights()]
+    if reg.ar > 0:
+        terms.append(activation_penalty(hidden.dropped, reg.ar, hidden.mask))
+    if reg.tar > 0:
+        terms.append(temporal_activation_penalty(hidden.raw, reg.tar, hidden.mask))
+    return sum(terms) if terms else None
 
 
 # -- masks on the model ------------------------------------------------------------------------

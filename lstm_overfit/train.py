@@ -9,7 +9,6 @@ continue bit for bit (checkpoints.py).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -20,16 +19,13 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from lstm_overfit.checkpoints import RunState, load_checkpoint, load_run_state, save_checkpoint
+from lstm_overfit.build import build_run, describe
+from lstm_overfit.checkpoints import capture, load_checkpoint, restore, save_checkpoint
 from lstm_overfit.config import Config, Logger, OptimizerName
-from lstm_overfit.data.load import load_data
-from lstm_overfit.embeddings import load_pretrained
-from lstm_overfit.models import BackboneOutput, build_model, build_spec
 from lstm_overfit.optim import (
     averaged_weights,
     averaging_due,
     averaging_optimizer,
-    build_optimizer,
     epoch_lr,
     set_lr,
 )
@@ -40,18 +36,11 @@ from lstm_overfit.records import (
     RunSummary,
     atomic_write_json,
     curve_summary,
-    read_jsonl,
-    write_jsonl,
 )
-from lstm_overfit.regularizers import (
-    activation_penalty,
-    penalized_parameters,
-    temporal_activation_penalty,
-    weight_penalty,
-)
-from lstm_overfit.runtime import autocast_for, resolve_device, set_threads, versions
+from lstm_overfit.regularizers import batch_penalty
+from lstm_overfit.runtime import versions
 from lstm_overfit.stopping import Diverged, Interrupted, stop_on_signals
-from lstm_overfit.tasks import ForecastTask, make_task
+from lstm_overfit.tasks import ForecastTask
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +50,6 @@ CHECK_EVERY = 10
 # Kept on the device: the sums of the batches' loss, penalty and gradient norm, and the
 # largest batch loss (NaN once any was NaN), which the divergence check reads.
 SUM_KEYS = ("loss", "penalty", "grad_norm", "worst")
-# The default training sample is never cut below this many examples (tokens for language
-# models): a smaller sample's loss is too noisy to read a gap from, and costs little anyway.
-MIN_TRAIN_SAMPLE = 256
-# Without train.max_loss, a batch loss above this many times the loss of the best constant
-# predictor on the training split is divergence.
-DIVERGENCE_FACTOR = 100
 
 
 class Observer(Protocol):
@@ -81,49 +64,26 @@ class Observer(Protocol):
     def end_run(self, summary: RunSummary) -> None: ...
 
 
-def default_train_sample_size(train: int, val: int) -> int:
-    """Size of the training sample that train_loss is measured on when none is configured
-    (examples; tokens for language models): as large as the validation split, so both losses
-    of the gap are equally precise, but at most a tenth of the training split (and no less
-    than MIN_TRAIN_SAMPLE), so its forward pass costs about a thirtieth of a training pass."""
-    return min(val, max(train // 10, MIN_TRAIN_SAMPLE))
-
-
 class TrainingRun:
     """One training run: the state the epoch loop shares, and the files it writes."""
 
     def __init__(self, cfg: Config, out_dir: Path, observers: list[Observer] = ()) -> None:
         self.cfg, self.out_dir, self.observers = cfg, out_dir, list(observers)
-        self.num_threads = set_threads(cfg.train.num_threads)
-        self.device = resolve_device(cfg.device)
-        self.autocast = autocast_for(cfg.train.precision, self.device)
-        torch.manual_seed(cfg.seed)
-        self.data = load_data(cfg.dataset, cfg.seed)
-        self.model = build_model(build_spec(cfg, self.data)).to(self.device)
-        self.pretrained_coverage = None
-        if cfg.model.embedding.pretrained:
-            self.pretrained_coverage = load_pretrained(
-                self.model.backbone.embedding, self.data.vocab or [], cfg.model.embedding
-            )
-        self.task = make_task(self.data, cfg, self.device)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.penalized = penalized_parameters(self.model, cfg.reg.penalty_scope)
-        self.penalty = weight_penalty(cfg.reg, self.penalized)
-        scale = float(cfg.dataset.bptt) if cfg.train.lm_sum_over_steps else 1.0
-        self.optimizer = build_optimizer(
-            cfg.optim, self.params, self.penalized, cfg.reg.weight_decay, scale
-        )
+        parts = build_run(cfg)
+        self.num_threads = parts.num_threads
+        self.device = parts.device
+        self.autocast = parts.autocast
+        self.data = parts.data
+        self.model = parts.model
+        self.pretrained_coverage = parts.pretrained_coverage
+        self.task = parts.task
+        self.params = parts.params
+        self.penalty = parts.penalty
+        self.optimizer = parts.optimizer
+        self.train_sample = parts.train_sample
+        self.max_loss = parts.max_loss
         self.averaging = False  # NT-ASGD has switched to averaged SGD
-        # A constant predictor with zero loss (one class only) leaves the bound to non-finite.
-        self.max_loss = (
-            cfg.train.max_loss or DIVERGENCE_FACTOR * self.task.constant_loss() or math.inf
-        )
         self.order_gen = torch.Generator().manual_seed(cfg.seed)
-        sample_size = cfg.train.train_eval_size or default_train_sample_size(
-            len(self.data.train), len(self.data.val)
-        )
-        sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.train_sample = self.task.train_sample(sample_size, sample_gen)
         self.stopper = EarlyStopper(cfg.reg.early_stopping)
         self.records: list[EpochRecord] = []
         self.first_epoch = 1
@@ -133,77 +93,13 @@ class TrainingRun:
         self.started = time.perf_counter()
         self.checkpoints = out_dir / "checkpoints"
         self.metrics = JsonlWriter(out_dir / "metrics.jsonl")
-        log.info(
-            "data %s (%s): %d train / %d val / %d test examples; model: %d parameters on %s, "
-            "%d torch threads",
-            cfg.dataset.name,
-            self.data.task.value,
-            len(self.data.train),
-            len(self.data.val),
-            len(self.data.test),
-            sum(p.numel() for p in self.model.parameters()),
-            self.device,
-            self.num_threads,
-        )
-        log.info("regularizers: %s", cfg.reg.active() or "none")
-
-    # -- checkpoints ------------------------------------------------------------------
-
-    def state(self, epoch: int, partial: dict[str, Any] | None = None) -> RunState:
-        """Everything needed to continue after `epoch` (and `partial`, mid-epoch)."""
-        return RunState(
-            epoch=epoch,
-            model=self.model.state_dict(),
-            optimizer=self.optimizer.state_dict(),
-            averaging=self.averaging,
-            rng={"torch": torch.get_rng_state(), "order": self.order_gen.get_state()},
-            early_stopping=self.stopper.state_dict(),
-            partial=partial,
-            wall_seconds=self.earlier_seconds + time.perf_counter() - self.started,
-            config=json.loads(json.dumps(asdict(self.cfg))),  # plain data: enums as strings
-        )
-
-    def resume(self) -> None:
-        """Continue from checkpoints/last.pt; drop records of epochs it does not hold."""
-        last = self.checkpoints / "last.pt"
-        rows = read_jsonl(self.metrics.path) if self.metrics.path.exists() else []
-        if not last.exists():
-            log.info("no checkpoint yet in %s: starting from the beginning", self.out_dir)
-            rows = []
-        else:
-            state = load_run_state(last, self.device)
-            self.model.load_state_dict(state.model)
-            if state.averaging:
-                self.switch_to_averaging()
-            self.optimizer.load_state_dict(state.optimizer)
-            torch.set_rng_state(state.rng["torch"])
-            self.order_gen.set_state(state.rng["order"])
-            self.stopper.load_state_dict(state.early_stopping)
-            self.first_epoch = state.epoch + 1
-            self.partial = state.partial
-            self.earlier_seconds = state.wall_seconds
-            rows = [row for row in rows if row["epoch"] <= state.epoch]
-            log.info("resuming after epoch %d from %s", state.epoch, last)
-        write_jsonl(self.metrics.path, rows)
-        self.records = [EpochRecord.from_dict(row) for row in rows]
+        log.info("%s", describe(cfg, parts))
 
     def switch_to_averaging(self) -> None:
         self.optimizer = averaging_optimizer(self.optimizer, self.cfg.optim.lr)
         self.averaging = True
 
     # -- the loop ---------------------------------------------------------------------
-
-    def batch_penalty(self, hidden: BackboneOutput) -> torch.Tensor | None:
-        """Weight penalties plus AR/TAR on this batch's activations; None when all are off."""
-        reg = self.cfg.reg
-        terms = []
-        if self.penalty is not None:
-            terms.append(self.penalty())
-        if reg.ar > 0:
-            terms.append(activation_penalty(hidden.dropped, reg.ar, hidden.mask))
-        if reg.tar > 0:
-            terms.append(temporal_activation_penalty(hidden.raw, reg.tar, hidden.mask))
-        return sum(terms) if terms else None
 
     def _check(self, sums: dict[str, Any], epoch: int, batch: int) -> float:
         """The running loss; raises Diverged if a batch's loss was non-finite or too large."""
@@ -219,7 +115,7 @@ class TrainingRun:
         """One optimizer step on one batch, its figures added to `sums`."""
         with self.autocast:
             result = self.task.step(self.model, batch)
-            penalty = self.batch_penalty(result.hidden)
+            penalty = batch_penalty(self.cfg.reg, self.penalty, result.hidden)
         objective = result.loss if penalty is None else result.loss + penalty
         if result.objective_scale != 1.0:
             objective = objective * result.objective_scale
@@ -270,7 +166,7 @@ class TrainingRun:
                 sums["seconds"] = time.perf_counter() - start
                 partial = {"batches_done": i, "sums": sums, "task": self.task.state_dict()}
                 self.order_gen.set_state(order_before)  # replayed on resume
-                save_checkpoint(self.state(epoch - 1, partial), self.checkpoints / "last.pt")
+                save_checkpoint(capture(self, epoch - 1, partial), self.checkpoints / "last.pt")
                 raise Interrupted(self.stop_signal)
         seconds = time.perf_counter() - start
         return {
@@ -314,7 +210,7 @@ class TrainingRun:
             self.records.append(record)
             self.metrics.append(record.to_dict())
             if self.stopper.update(epoch, record.val_loss):
-                save_checkpoint(self.state(epoch), self.checkpoints / "best.pt")
+                save_checkpoint(capture(self, epoch), self.checkpoints / "best.pt")
         metric = self.task.metric
         log.info(
             "epoch %d/%d  train %.4f  val %.4f  gap %+.4f  val_%s %.4g  (%.1f s)",
@@ -335,7 +231,7 @@ class TrainingRun:
         ):
             self.switch_to_averaging()
             log.info("NT-ASGD: averaging the weights from epoch %d on", epoch + 1)
-        save_checkpoint(self.state(epoch), self.checkpoints / "last.pt")
+        save_checkpoint(capture(self, epoch), self.checkpoints / "last.pt")
         for observer in self.observers:
             observer.end_epoch(record)
         if self.stop_signal is not None:
@@ -410,7 +306,7 @@ def fit(
     run = TrainingRun(cfg, out_dir, observers)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     if resume:
-        run.resume()
+        restore(run)
     status, test, error = "completed", None, None
     try:
         with stop_on_signals(run):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,8 +81,8 @@ def test_a_parallel_sweep_gives_the_numbers_of_a_serial_one(tmp_path: Path) -> N
     assert sweep_metrics(tmp_path / "serial") == sweep_metrics(tmp_path / "parallel")
     for folder in run_folders(tmp_path):
         assert json.loads((folder / "summary.json").read_text())["num_threads"] == 1
-    lines = [line for line in parallel.stdout.splitlines() if "epoch 2/2" in line]
-    assert sorted(line.split("]")[0].split("[")[-1] for line in lines) == ["job 0", "job 1"]
+    jobs = re.findall(r"\[(job \d+)\] epoch 2/2", parallel.stdout)
+    assert sorted(jobs) == ["job 0", "job 1"]
 
 
 def test_tutorial_imdb_on_a_slice(tmp_path: Path, shared_data: Path) -> None:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_overfit.config import Config, PenaltyScope, RegConfig, SyntheticData, Task
+from lstm_overfit.config import Config, PenaltyScope, RegConfig, SeriesData, SyntheticData, Task
 from lstm_overfit.data.splits import TaskData
 from lstm_overfit.layers import LSTMLayer
 from lstm_overfit.models import build_model, build_spec
@@ -34,7 +34,8 @@ def model_with(
 ) -> nn.Module:
     """A small model of the task's kind with `reg`'s model-side regularizers."""
     torch.manual_seed(0)
-    cfg = Config(dataset=SyntheticData(), reg=reg or RegConfig())
+    dataset = SeriesData() if task == Task.forecast else SyntheticData()
+    cfg = Config(dataset=dataset, reg=reg or RegConfig())
     cfg.model.embedding_size, cfg.model.hidden_size, cfg.model.num_layers = 8, 12, 2
     cfg.model.bidirectional = bidirectional
     for key, value in m.items():

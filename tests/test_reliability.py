@@ -111,12 +111,12 @@ def test_a_signal_saves_the_place_and_resume_matches(tmp_path, straight_run, sig
 
 def test_an_interruption_before_training_is_recorded_as_such(tmp_path: Path, monkeypatch) -> None:
     """Ctrl-C while the data loads: the folder says `interrupted`, not `running`."""
-    import lstm_overfit.train as train
+    import lstm_overfit.build as build
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "load_data", interrupted)
+    monkeypatch.setattr(build, "load_data", interrupted)
     result = run_main("train", "+experiment=smoke", "train.progress=false", cwd=tmp_path)
     assert result.returncode == 130 and "interrupted" in result.stderr
     [folder] = run_folders(tmp_path)
@@ -319,11 +319,11 @@ def test_bad_input_catalogue(tmp_path: Path, case: str, monkeypatch) -> None:
     assert after == before  # no run folder, no summary, nothing else touched
 
 
-def test_the_readme_lists_every_catalogue_row() -> None:
+def test_the_docs_list_every_catalogue_row() -> None:
     from conftest import REPO
 
-    readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("## Bad input") :]
+    doc = (REPO / "docs" / "reliability.md").read_text()
+    table = doc[doc.index("## Bad input") :]
     assert table.count("\n| ") - 1 >= len(CATALOGUE)
 
 

@@ -15,6 +15,7 @@ import torch
 from conftest import tiny_config
 
 import lstm_overfit.runtime as runtime
+from lstm_overfit.build import default_train_sample_size
 from lstm_overfit.checkpoints import load_checkpoint
 from lstm_overfit.config import (
     Config,
@@ -27,7 +28,7 @@ from lstm_overfit.config import (
 )
 from lstm_overfit.records import RunSummary, read_jsonl
 from lstm_overfit.stopping import Interrupted
-from lstm_overfit.train import TrainingRun, default_train_sample_size, fit
+from lstm_overfit.train import TrainingRun, fit
 
 EPOCH_KEYS = {
     "epoch",
@@ -215,7 +216,7 @@ def test_an_exploding_loss_is_divergence_by_default(tmp_path: Path) -> None:
 
 def corpus(tmp_path: Path) -> CorpusData:
     folder = tmp_path / "corpus"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     torch.manual_seed(0)
     words = [f"w{i}" for i in range(30)]
     for name, lines in (("train.txt", 120), ("valid.txt", 30), ("test.txt", 30)):

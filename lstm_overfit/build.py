@@ -1,0 +1,104 @@
+"""What a run is made of, built from its config: where it computes, its data, model, task,
+optimizer, penalties, training sample and divergence bound."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from lstm_overfit.config import Config
+from lstm_overfit.data.load import load_data
+from lstm_overfit.data.splits import TaskData
+from lstm_overfit.embeddings import load_pretrained
+from lstm_overfit.models import build_model, build_spec
+from lstm_overfit.optim import build_optimizer
+from lstm_overfit.regularizers import penalized_parameters, weight_penalty
+from lstm_overfit.runtime import autocast_for, resolve_device, set_threads
+from lstm_overfit.tasks import make_task
+
+# The default training sample is never cut below this many examples (tokens for language
+# models): a smaller sample's loss is too noisy to read a gap from, and costs little anyway.
+MIN_TRAIN_SAMPLE = 256
+# Without train.max_loss, a batch loss above this many times the loss of the best constant
+# predictor on the training split is divergence.
+DIVERGENCE_FACTOR = 100
+
+
+@dataclass
+class RunParts:
+    num_threads: int
+    device: torch.device
+    autocast: AbstractContextManager
+    data: TaskData
+    model: nn.Module
+    pretrained_coverage: dict[str, int] | None
+    task: Any  # the task kind's batching, loss and evaluation (tasks.py)
+    params: list[torch.Tensor]  # trained parameters
+    penalty: Callable[[], torch.Tensor] | None  # the weight penalties, or None
+    optimizer: torch.optim.Optimizer
+    train_sample: Any  # the fixed part of the training split train_loss is measured on
+    max_loss: float  # a batch loss above this is divergence
+
+
+def default_train_sample_size(train: int, val: int) -> int:
+    """Size of the training sample that train_loss is measured on when none is configured
+    (examples; tokens for language models): as large as the validation split, so both losses
+    of the gap are equally precise, but at most a tenth of the training split (and no less
+    than MIN_TRAIN_SAMPLE), so its forward pass costs about a thirtieth of a training pass."""
+    return min(val, max(train // 10, MIN_TRAIN_SAMPLE))
+
+
+def build_run(cfg: Config) -> RunParts:
+    """Every part, in an order that keeps the random draws of a seed the same."""
+    num_threads = set_threads(cfg.train.num_threads)
+    device = resolve_device(cfg.device)
+    autocast = autocast_for(cfg.train.precision, device)
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg.dataset, cfg.seed)
+    model = build_model(build_spec(cfg, data)).to(device)
+    coverage = None
+    if cfg.model.embedding.pretrained:
+        coverage = load_pretrained(model.backbone.embedding, data.vocab or [], cfg.model.embedding)
+    task = make_task(data, cfg, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    penalized = penalized_parameters(model, cfg.reg.penalty_scope)
+    # A loss summed over a window's steps scales SGD's coupled decay alike (optim.py).
+    scale = float(cfg.dataset.bptt) if cfg.train.lm_sum_over_steps else 1.0
+    optimizer = build_optimizer(cfg.optim, params, penalized, cfg.reg.weight_decay, scale)
+    sample_size = cfg.train.train_eval_size or default_train_sample_size(
+        len(data.train), len(data.val)
+    )
+    train_sample = task.train_sample(sample_size, torch.Generator().manual_seed(cfg.seed + 1))
+    # A constant predictor with zero loss (one class only) leaves the bound to non-finite.
+    max_loss = cfg.train.max_loss or DIVERGENCE_FACTOR * task.constant_loss() or math.inf
+    return RunParts(
+        num_threads=num_threads,
+        device=device,
+        autocast=autocast,
+        data=data,
+        model=model,
+        pretrained_coverage=coverage,
+        task=task,
+        params=params,
+        penalty=weight_penalty(cfg.reg, penalized),
+        optimizer=optimizer,
+        train_sample=train_sample,
+        max_loss=max_loss,
+    )
+
+
+def describe(cfg: Config, parts: RunParts) -> str:
+    """The run's first log line: its data, model, device and threads."""
+    data = parts.data
+    return (
+        f"data {cfg.dataset.name} ({data.task.value}): {len(data.train)} train / "
+        f"{len(data.val)} val / {len(data.test)} test examples; model: "
+        f"{sum(p.numel() for p in parts.model.parameters())} parameters on {parts.device}, "
+        f"{parts.num_threads} torch threads; regularizers: {cfg.reg.active() or 'none'}"
+    )
