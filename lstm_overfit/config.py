@@ -18,11 +18,41 @@ class ConfigError(ValueError):
     """A user mistake in the configuration or the data: one line, exit status 2."""
 
 
-def knob(default: Any, help: str) -> Any:
-    """A schema field and its one-line description."""
+@dataclass(frozen=True)
+class Range:
+    """The values a knob accepts (None: unbounded on that side), and a valid one to suggest."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    example: Any = None  # None: the default
+
+    def holds(self, value: float) -> bool:
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def rule(self) -> str:
+        if self.high is None:
+            return f"it must be {'>' if self.low_open else '>='} {self.low:g}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"it must be in {left}{self.low:g}, {self.high:g}{right}"
+
+
+COUNT = Range(1)  # a size or a count: at least one
+FRACTION = Range(0, 0.5, low_open=True, high_open=True)  # a share of a series
+STRENGTH = Range(0)  # a regularizer's strength: zero is off
+RATE = Range(0, 1, high_open=True, example=0.5)  # a dropout rate
+ZONEOUT = Range(0, 1, example=0.1)  # a zoneout rate: 1 keeps every unit
+
+
+def knob(default: Any, help: str, range: Range | None = None) -> Any:
+    """A schema field, its one-line description and the values it accepts."""
+    metadata = {"help": help, "range": range}
     if is_dataclass(default):
-        return field(default_factory=type(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=type(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 class Task(str, Enum):
@@ -93,13 +123,15 @@ class SyntheticData(DataConfig):
     """Generated from the seed: label 1 when a motif occurs, a known share of labels flipped."""
 
     name: str = knob("synthetic", "the data set's name, for logs, plots and the cache")
-    vocab_size: int = knob(32, "tokens in the vocabulary")
-    seq_len: int = knob(30, "tokens per sequence")
-    motif_length: int = knob(3, "tokens in the motif that makes a sequence positive")
-    label_noise: float = knob(0.2, "share of labels flipped in every split")
-    num_train: int = knob(2000, "training sequences")
-    num_val: int = knob(1000, "validation sequences")
-    num_test: int = knob(2000, "test sequences")
+    vocab_size: int = knob(32, "tokens in the vocabulary", Range(4))
+    seq_len: int = knob(30, "tokens per sequence", COUNT)
+    motif_length: int = knob(3, "tokens in the motif that makes a sequence positive", COUNT)
+    label_noise: float = knob(
+        0.2, "share of labels flipped in every split", Range(0, 0.5, high_open=True)
+    )
+    num_train: int = knob(2000, "training sequences", COUNT)
+    num_val: int = knob(1000, "validation sequences", COUNT)
+    num_test: int = knob(2000, "test sequences", COUNT)
 
     @property
     def task(self) -> Task:
@@ -113,11 +145,11 @@ class ReviewsData(DataConfig):
     hub: str | None = knob(None, "Hugging Face hub id, used when path is unset")
     hub_config: str | None = knob(None, "the hub data set's configuration name")
     cache_dir: str | None = knob(None, "processed-data cache; default ~/.cache/lstm-overfit")
-    num_train: int | None = knob(None, "training reviews kept after the carve (null: all)")
-    num_val: int = knob(5000, "validation reviews carved out of train with a fixed seed")
-    num_test: int | None = knob(None, "test reviews (null: all)")
-    max_vocab: int | None = knob(25000, "most frequent training words kept, plus specials")
-    max_len: int | None = knob(500, "tokens kept per review (null: whole reviews)")
+    num_train: int | None = knob(None, "training reviews kept after the carve (null: all)", COUNT)
+    num_val: int = knob(5000, "validation reviews carved out of train with a fixed seed", COUNT)
+    num_test: int | None = knob(None, "test reviews (null: all)", COUNT)
+    max_vocab: int | None = knob(25000, "most frequent training words kept, plus specials", COUNT)
+    max_len: int | None = knob(500, "tokens kept per review (null: whole reviews)", COUNT)
 
     @property
     def task(self) -> Task:
@@ -131,11 +163,11 @@ class CorpusData(DataConfig):
     hub: str | None = knob(None, "Hugging Face hub id, used when path is unset")
     hub_config: str | None = knob(None, "the hub data set's configuration name")
     cache_dir: str | None = knob(None, "processed-data cache; default ~/.cache/lstm-overfit")
-    num_train: int | None = knob(None, "training tokens (null: all)")
-    num_val: int | None = knob(None, "validation tokens (null: all)")
-    num_test: int | None = knob(None, "test tokens (null: all)")
-    max_vocab: int | None = knob(None, "most frequent training words kept (null: all)")
-    bptt: int = knob(35, "steps per truncated-backpropagation window")
+    num_train: int | None = knob(None, "training tokens (null: all)", COUNT)
+    num_val: int | None = knob(None, "validation tokens (null: all)", COUNT)
+    num_test: int | None = knob(None, "test tokens (null: all)", COUNT)
+    max_vocab: int | None = knob(None, "most frequent training words kept (null: all)", COUNT)
+    bptt: int = knob(35, "steps per truncated-backpropagation window", COUNT)
     variable_bptt: bool = knob(
         False, "AWD-LSTM's window lengths: N(bptt, 5) w.p. 0.95, else N(bptt/2, 5)"
     )
@@ -150,10 +182,10 @@ class SeriesData(DataConfig):
     """A univariate series, one column of a CSV file, split chronologically."""
 
     column: str | None = knob(None, "the CSV column holding the values")
-    window: int = knob(24, "input steps per window")
-    horizon: int = knob(1, "steps predicted after each window")
-    val_fraction: float = knob(0.15, "share of the series for validation (after train)")
-    test_fraction: float = knob(0.15, "share of the series for test (at the end)")
+    window: int = knob(24, "input steps per window", COUNT)
+    horizon: int = knob(1, "steps predicted after each window", COUNT)
+    val_fraction: float = knob(0.15, "share of the series for validation (after train)", FRACTION)
+    test_fraction: float = knob(0.15, "share of the series for test (at the end)", FRACTION)
     gaps: GapPolicy = knob(GapPolicy.interpolate, "missing values: interpolate or drop")
     transform: SeriesTransform = knob(
         SeriesTransform.level, "model the values (level) or their step-to-step changes"
@@ -177,13 +209,15 @@ class EmbeddingConfig:
 
 @dataclass
 class ModelConfig:
-    embedding_size: int = knob(200, "embedding (input layer) size")
-    hidden_size: int = knob(200, "units per LSTM layer and direction")
-    num_layers: int = knob(2, "LSTM layers")
+    embedding_size: int = knob(200, "embedding (input layer) size", COUNT)
+    hidden_size: int = knob(200, "units per LSTM layer and direction", COUNT)
+    num_layers: int = knob(2, "LSTM layers", COUNT)
     bidirectional: bool = knob(False, "read both ways (classification only)")
     tie_weights: bool = knob(False, "language models: the decoder shares the embedding")
     init: Init = knob(Init.default, "initialization: default, uniform or awd")
-    init_range: float = knob(0.1, "the bound of the uniform initializations")
+    init_range: float = knob(
+        0.1, "the bound of the uniform initializations", Range(0, low_open=True)
+    )
     embedding: EmbeddingConfig = knob(EmbeddingConfig(), "pretrained word vectors")
 
 
@@ -191,26 +225,30 @@ class ModelConfig:
 class RegConfig:
     """Regularizer strengths. Zero means off, so a sweep over 0 includes the baseline."""
 
-    l1: float = knob(0.0, "coefficient on sum |w|, added to the loss")
-    l2: float = knob(0.0, "coefficient on 1/2 sum w^2, added to the loss")
-    weight_decay: float = knob(0.0, "decoupled weight decay (Adam becomes AdamW)")
+    l1: float = knob(0.0, "coefficient on sum |w|, added to the loss", Range(0, example=1e-5))
+    l2: float = knob(0.0, "coefficient on 1/2 sum w^2, added to the loss", Range(0, example=1e-4))
+    weight_decay: float = knob(
+        0.0, "decoupled weight decay (Adam becomes AdamW)", Range(0, example=0.1)
+    )
     penalty_scope: PenaltyScope = knob(
         PenaltyScope.weights, "what l1, l2 and weight_decay act on: weights or all"
     )
-    dropout: float = knob(0.0, "dropout on embeddings, between layers, before the head")
-    locked_dropout: float = knob(0.0, "variational dropout rate at all three places")
-    locked_dropout_input: float | None = knob(None, "locked dropout on the LSTM input")
-    locked_dropout_hidden: float | None = knob(None, "locked dropout between LSTM layers")
-    locked_dropout_output: float | None = knob(None, "locked dropout on the LSTM output")
-    embedding_dropout: float = knob(0.0, "drops whole word types for a batch")
-    weight_drop: float = knob(0.0, "DropConnect on the hidden-to-hidden matrices")
-    zoneout: float = knob(0.0, "zoneout rate of cells and hidden units")
-    zoneout_cell: float | None = knob(None, "zoneout rate of the cells alone")
-    zoneout_hidden: float | None = knob(None, "zoneout rate of the hidden units alone")
-    ar: float = knob(0.0, "AR: alpha * mean h^2 on the dropped last-layer outputs")
-    tar: float = knob(0.0, "TAR: beta * mean (h_t - h_{t-1})^2 on the last-layer outputs")
-    grad_clip: float = knob(0.0, "max global gradient norm (0: no clipping)")
-    early_stopping: int = knob(0, "epochs without a better validation loss before stopping")
+    dropout: float = knob(0.0, "dropout on embeddings, between layers, before the head", RATE)
+    locked_dropout: float = knob(0.0, "variational dropout rate at all three places", RATE)
+    locked_dropout_input: float | None = knob(None, "locked dropout on the LSTM input", RATE)
+    locked_dropout_hidden: float | None = knob(None, "locked dropout between LSTM layers", RATE)
+    locked_dropout_output: float | None = knob(None, "locked dropout on the LSTM output", RATE)
+    embedding_dropout: float = knob(0.0, "drops whole word types for a batch", RATE)
+    weight_drop: float = knob(0.0, "DropConnect on the hidden-to-hidden matrices", RATE)
+    zoneout: float = knob(0.0, "zoneout rate of cells and hidden units", ZONEOUT)
+    zoneout_cell: float | None = knob(None, "zoneout rate of the cells alone", ZONEOUT)
+    zoneout_hidden: float | None = knob(None, "zoneout rate of the hidden units alone", ZONEOUT)
+    ar: float = knob(0.0, "AR: alpha * mean h^2 on the dropped last-layer outputs", STRENGTH)
+    tar: float = knob(0.0, "TAR: beta * mean (h_t - h_{t-1})^2 on the last-layer outputs", STRENGTH)
+    grad_clip: float = knob(0.0, "max global gradient norm (0: no clipping)", STRENGTH)
+    early_stopping: int = knob(
+        0, "epochs without a better validation loss before stopping", Range(0, example=3)
+    )
 
     def active(self) -> dict[str, Any]:
         """The regularizers switched on, with their strengths, for summaries and reports."""
@@ -225,33 +263,45 @@ class RegConfig:
 @dataclass
 class OptimConfig:
     name: OptimizerName = knob(OptimizerName.adam, "adam, adamw, sgd or nt_asgd")
-    lr: float = knob(1e-3, "learning rate")
-    momentum: float = knob(0.0, "SGD momentum")
-    lr_decay: float = knob(1.0, "factor on the learning rate each epoch after lr_decay_start")
-    lr_decay_start: int = knob(1, "the first N epochs run at optim.lr")
-    nonmono: int = knob(5, "nt_asgd: averaging starts when val loss is above its best of n ago")
+    lr: float = knob(1e-3, "learning rate", Range(0, low_open=True))
+    momentum: float = knob(0.0, "SGD momentum", Range(0, 1, high_open=True, example=0.9))
+    lr_decay: float = knob(
+        1.0,
+        "factor on the learning rate each epoch after lr_decay_start",
+        Range(0, 1, low_open=True, example=0.5),
+    )
+    lr_decay_start: int = knob(1, "the first N epochs run at optim.lr", Range(1, example=4))
+    nonmono: int = knob(
+        5, "nt_asgd: averaging starts when val loss is above its best of n ago", COUNT
+    )
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = knob(40, "epochs to train")
-    batch_size: int = knob(32, "training batch size (language models: rows of the stream)")
-    eval_batch_size: int = knob(256, "evaluation batch size")
+    epochs: int = knob(40, "epochs to train", COUNT)
+    batch_size: int = knob(32, "training batch size (language models: rows of the stream)", COUNT)
+    eval_batch_size: int = knob(256, "evaluation batch size", COUNT)
     train_eval_size: int = knob(
-        0, "examples (tokens) in the training sample measured in eval mode; 0: automatic"
+        0,
+        "examples (tokens) in the training sample measured in eval mode; 0: automatic",
+        Range(0),
     )
-    onset_patience: int = knob(3, "epochs of rising validation loss that mark overfitting")
+    onset_patience: int = knob(3, "epochs of rising validation loss that mark overfitting", COUNT)
     onset_min_rise: float = knob(
-        0.02, "the rise over those epochs, as a share of the best validation loss"
+        0.02, "the rise over those epochs, as a share of the best validation loss", Range(0)
     )
-    num_threads: int = knob(0, "torch threads; 0: all cores for a run, 1 per sweep job")
+    num_threads: int = knob(
+        0, "torch threads; 0: all cores for a run, 1 per sweep job", Range(0, example=1)
+    )
     progress: bool = knob(True, "show a progress bar")
     precision: Precision = knob(Precision.fp32, "fp32, or bf16 autocast (CUDA, bf16 CPUs)")
     lm_sum_over_steps: bool = knob(
         False, "language models: optimize the loss summed over the window's steps"
     )
     max_loss: float | None = knob(
-        None, "divergence bound on a batch loss; null: 100x a constant predictor's loss"
+        None,
+        "divergence bound on a batch loss; null: 100x a constant predictor's loss",
+        Range(0, low_open=True, example=100.0),
     )
 
 

@@ -128,7 +128,7 @@ def test_zaremba_and_awd_presets_say_where_each_value_comes_from() -> None:
         (["train.epochs=many"], "train.epochs: Value 'many' of type 'str' could not be"),
         (
             ["+reg=l2", "reg.l2=-1"],
-            "reg.l2=-1.0 is out of range: it must be >= 0; try reg.l2=0.0001",
+            "reg.l2=-1.0 is out of range: it must be >= 0 (reg.l2: coefficient on 1/2 sum w^2",
         ),
         (["+reg=dropout", "reg.dropout=1.0"], "reg.dropout=1.0 is out of range"),
         (["model.hidden_size=0"], "model.hidden_size=0 is out of range: it must be >= 1"),
