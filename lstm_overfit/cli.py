@@ -176,13 +176,14 @@ def _train_task(dict_cfg: Any) -> float:
 def _run_hydra(argv: list[str]) -> None:
     import hydra
 
+    from lstm_overfit.callbacks import failed_jobs
+
     task = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(
         _train_task
     )
     sys.argv = ["lstm-overfit train", *argv]
+    failed_jobs.clear()  # what the sweep's end reports, not an earlier command's
     task()
-    from lstm_overfit.callbacks import failed_jobs
-
     if failed_jobs:
         listed = "; ".join(f"{folder} ({status})" for folder, status in failed_jobs)
         print(f"lstm-overfit: {len(failed_jobs)} job(s) did not succeed: {listed}", file=sys.stderr)

@@ -182,3 +182,18 @@ def test_unknown_command_and_top_level_help(tmp_path: Path) -> None:
 
 def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
+
+
+def test_the_readmes_error_examples_are_what_a_user_sees(tmp_path: Path) -> None:
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text().splitlines()
+    examples = [
+        (line.removeprefix("$ lstm-overfit "), readme[i + 1])
+        for i, line in enumerate(readme)
+        if line.startswith("$ lstm-overfit ")
+    ]
+    assert len(examples) >= 3
+    for command, shown in examples:
+        result = run_main(*command.split(), cwd=tmp_path)
+        assert result.stderr.strip() == shown
