@@ -14,15 +14,20 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
+from torch import nn
 
-from lstm_overfit.config import ConfigError
-from lstm_overfit.records import EpochRecord, atomic_torch_save, read_jsonl, write_jsonl
-
-if TYPE_CHECKING:
-    from lstm_overfit.train import TrainingRun
+from lstm_overfit.config import Config, ConfigError
+from lstm_overfit.records import (
+    EarlyStopper,
+    EpochRecord,
+    JsonlWriter,
+    atomic_torch_save,
+    read_jsonl,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,29 @@ def load_run_state(path: Path, device: torch.device | str = "cpu") -> RunState:
     return RunState(**{f.name: saved[f.name] for f in fields(RunState)})
 
 
-def capture(run: TrainingRun, epoch: int, partial: dict[str, Any] | None = None) -> RunState:
+class Resumable(Protocol):
+    """What a checkpoint saves of a training run and sets back (train.TrainingRun)."""
+
+    cfg: Config
+    out_dir: Path
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    averaging: bool
+    order_gen: torch.Generator
+    stopper: EarlyStopper
+    checkpoints: Path
+    metrics: JsonlWriter
+    records: list[EpochRecord]
+    device: torch.device
+    first_epoch: int
+    partial: dict[str, Any] | None
+    earlier_seconds: float
+    started: float
+
+    def switch_to_averaging(self) -> None: ...
+
+
+def capture(run: Resumable, epoch: int, partial: dict[str, Any] | None = None) -> RunState:
     """Everything needed to continue `run` after `epoch` (and `partial`, mid-epoch)."""
     return RunState(
         epoch=epoch,
@@ -96,7 +123,7 @@ def capture(run: TrainingRun, epoch: int, partial: dict[str, Any] | None = None)
     )
 
 
-def restore(run: TrainingRun) -> None:
+def restore(run: Resumable) -> None:
     """Continue `run` from its checkpoints/last.pt; drop records of epochs it does not hold
     (a kill between an epoch's record and its checkpoint leaves one)."""
     last = run.checkpoints / "last.pt"
