@@ -67,13 +67,13 @@ def measure(overrides: list[str], pairs: int, op_steps: int = 20) -> dict[str, A
         gen = torch.Generator().manual_seed(cfg.seed)
         measured = []
         for epoch in range(1, pairs + 2):
-            batches = epoch_batches(cfg, data, task, gen, device)
             seconds = {}
             for side in ("runner", "bare") if epoch % 2 else ("bare", "runner"):
                 start = time.perf_counter()
                 if side == "runner":
                     record = run.run_epoch(epoch)
-                else:
+                else:  # its batches gathered inside its epoch, as the runner's are
+                    batches = epoch_batches(cfg, data, task, gen, device)
                     tokens = train_epoch(model, optimizer, batches, cfg, lm)
                 if device.type == "cuda":
                     torch.cuda.synchronize()

@@ -3,8 +3,8 @@
 A shortened default setup (the synthetic data set's rule and noise; 256 sequences of 16
 tokens, a one-layer LSTM of 32 units, 12 epochs: about a second a run) where the
 unregularized model overfits, so each preset's effect is large against the spread over
-seeds. Float results differ between CPUs (AVX2, AVX-512) and thread counts;
-every claim here holds with its margin at 1 and 2 threads (`pytest --threads 2`) and under
+seeds. Float results differ between CPUs (AVX2, AVX-512) and thread counts; every claim
+here holds with its margin at 1 and 2 threads (`pytest --threads 2`) and under
 ONEDNN_MAX_CPU_ISA=AVX2.
 """
 
@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 from conftest import CONF
+from omegaconf import OmegaConf
 
 from lstm_overfit.config import Config, RegConfig, SyntheticData
 from lstm_overfit.records import RunSummary
 from lstm_overfit.train import fit
 
 SEEDS = (0, 1, 2)
-# Each preset at its own strength (conf/reg/NAME.yaml), on the shortened setup.
+# Each preset at its own strength (conf/reg/NAME.yaml).
 GAP_SHRINKERS = (
     "l2",
     "weight_decay",
@@ -37,22 +38,16 @@ GAP_SHRINKERS = (
 
 
 def preset(name: str) -> RegConfig:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_object(
-        OmegaConf.merge(
-            OmegaConf.structured(RegConfig), OmegaConf.load(CONF / "reg" / f"{name}.yaml")
-        )
-    )
+    strengths = OmegaConf.load(CONF / "reg" / f"{name}.yaml")
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RegConfig), strengths))
 
 
 def short_run(reg: RegConfig, seed: int, out: Path) -> RunSummary:
-    cfg = Config(
-        dataset=SyntheticData(num_train=400, num_val=400, num_test=400), reg=reg, seed=seed
-    )
-    cfg.model.embedding_size, cfg.model.hidden_size = 32, 64
+    data = SyntheticData(num_train=256, num_val=256, num_test=64, seq_len=16)
+    cfg = Config(dataset=data, reg=reg, seed=seed)
+    cfg.model.embedding_size, cfg.model.hidden_size, cfg.model.num_layers = 16, 32, 1
     cfg.optim.lr = 3e-3
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.progress = 20, 32, False
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.progress = 12, 16, False
     return fit(cfg, out)
 
 
