@@ -65,39 +65,6 @@ def test_sgds_coupled_decay_scales_with_a_summed_objective() -> None:
     assert adamw.param_groups[0]["weight_decay"] == 1e-4  # decoupled: no gradient involved
 
 
-@pytest.mark.parametrize(
-    ("name", "weight_decay", "reference"),
-    [
-        ("adam", 0.0, torch.optim.Adam),
-        ("adam", 0.1, torch.optim.AdamW),
-        ("sgd", 0.1, torch.optim.SGD),
-    ],
-)
-def test_optimizer_steps_all_tensors_at_once_bit_for_bit_as_the_loop(
-    name, weight_decay, reference
-) -> None:
-    model, twin = small_model(), small_model()
-    cfg = OptimConfig(name=name, lr=0.05, momentum=0.9)
-    ours = build_optimizer(cfg, list(model.parameters()), weights(model), weight_decay)
-    assert type(ours) is reference and ours.defaults["foreach"]
-    to_twin = {id(p): q for p, q in zip(model.parameters(), twin.parameters(), strict=True)}
-    loop = reference(
-        [
-            {**group, "params": [to_twin[id(p)] for p in group["params"]], "foreach": False}
-            for group in ours.param_groups
-        ]
-    )
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(3):
-        for p in model.parameters():
-            p.grad = torch.randn(p.shape, generator=gen)
-            to_twin[id(p)].grad = p.grad.clone()
-        ours.step()
-        loop.step()
-    for p in model.parameters():
-        assert torch.equal(p, to_twin[id(p)])
-
-
 def test_nt_asgd_starts_averaging_when_validation_stops_improving() -> None:
     # AWD-LSTM's rule: the newest loss is above the best of those more than n epochs before.
     assert not averaging_due([5.0, 4.0, 3.0, 2.9, 3.5], nonmono=2)  # above 2.9, not 3.0's best
