@@ -21,6 +21,7 @@ PRESETS = (
     ("+experiment=smoke", ["+experiment=smoke"], 2),
     ("dataset=sunspots", ["dataset=sunspots", "dataset.path={data}/sunspots/monthly.csv"], 3),
     ("dataset=co2", ["dataset=co2", "dataset.path={data}/co2/weekly.csv"], 3),
+    ("dataset=ptb model=small", ["dataset=ptb", "dataset.path={data}/ptb", "model=small"], 1),
     ("+experiment=zaremba_small", ["+experiment=zaremba_small", "dataset.path={data}/ptb"], 1),
     ("+experiment=tutorial_imdb", ["+experiment=tutorial_imdb", "dataset.path={data}/imdb"], 1),
     ("+experiment=zaremba_medium", ["+experiment=zaremba_medium", "dataset.path={data}/ptb"], 1),
@@ -30,6 +31,7 @@ PRESETS = (
 # validation split's share.
 SLICES = {
     "+experiment=tutorial_imdb": ["dataset.num_train=1750", "dataset.num_val=750"],
+    "dataset=ptb model=small": ["dataset.num_train=92959", "dataset.num_val=7376"],
     "+experiment=zaremba_small": ["dataset.num_train=92959", "dataset.num_val=7376"],
     "+experiment=zaremba_medium": ["dataset.num_train=18592", "dataset.num_val=1475"],
     "+experiment=awd_ptb": ["dataset.num_train=18592", "dataset.num_val=1475"],
