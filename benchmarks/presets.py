@@ -30,11 +30,11 @@ PRESETS = (
 # The slices the long presets run: training examples (tokens for Penn Treebank) and the
 # validation split's share.
 SLICES = {
-    "+experiment=tutorial_imdb": ["dataset.num_train=1750", "dataset.num_val=750"],
-    "dataset=ptb model=small": ["dataset.num_train=92959", "dataset.num_val=7376"],
-    "+experiment=zaremba_small": ["dataset.num_train=92959", "dataset.num_val=7376"],
-    "+experiment=zaremba_medium": ["dataset.num_train=18592", "dataset.num_val=1475"],
-    "+experiment=awd_ptb": ["dataset.num_train=18592", "dataset.num_val=1475"],
+    "+experiment=tutorial_imdb": ["dataset.num_train=700", "dataset.num_val=300"],
+    "dataset=ptb model=small": ["dataset.num_train=46480", "dataset.num_val=3688"],
+    "+experiment=zaremba_small": ["dataset.num_train=46480", "dataset.num_val=3688"],
+    "+experiment=zaremba_medium": ["dataset.num_train=9296", "dataset.num_val=738"],
+    "+experiment=awd_ptb": ["dataset.num_train=9296", "dataset.num_val=738"],
 }
 
 

@@ -37,15 +37,19 @@ def overhead_setups(data: Path, quick: bool) -> list[tuple[str, list[str], dict[
     imdb = [
         "+experiment=tutorial_imdb",
         f"dataset.path={data / 'imdb'}",
-        "dataset.num_train=2000",
-        "dataset.num_val=500",
-        "dataset.num_test=500",
+        "dataset.num_train=192",
+        "dataset.num_val=82",
+        "dataset.num_test=82",
     ]
     ptb = ["dataset=ptb", f"dataset.path={data / 'ptb'}", "model=small", "train.batch_size=20"]
     return [
         ("default run (synthetic, model=tiny)", [], default),
-        ("ptb, model=small, a 100k-token slice", [*ptb, "dataset.num_train=100000"], real),
-        ("tutorial_imdb, 2,000 reviews", imdb, real),
+        (
+            "ptb, model=small, a 20k-token slice",
+            [*ptb, "dataset.num_train=20000", "dataset.num_val=1600"],
+            real,
+        ),
+        ("tutorial_imdb, 192 reviews", imdb, real),
     ]
 
 
@@ -80,9 +84,11 @@ def measure(section: str, data: Path, quick: bool, device: str) -> list[dict]:
             )
         ]
     if section == "sweep":
-        return sweep.rows(["train.epochs=2", "dataset.num_train=300"] if quick else [])
+        return sweep.rows(
+            ["train.epochs=2", "dataset.num_train=300"] if quick else ["train.epochs=15"]
+        )
     if section == "regularizers":
-        return regularizers.rows(data, 2000 if quick else 40000, 1 if quick else 3)
+        return regularizers.rows(data, 2000 if quick else 10000, 1 if quick else 3)
     return constructs.rows(data, 2 if quick else 8)
 
 

@@ -46,7 +46,7 @@ def rows(extra: list[str]) -> list[dict]:
     joblib, serial = statistics.mean(seconds["joblib"]), statistics.mean(seconds["serial"])
     return [
         {
-            "configuration": f"{len(SEEDS)} default runs",
+            "configuration": " ".join([f"{len(SEEDS)} default runs", *extra]),
             "figure": f"wall seconds, joblib sweep {joblib:.0f} against one after another "
             f"{serial:.0f} (mean of 2 each)",
             "value": joblib / serial,

@@ -91,16 +91,25 @@ def _tag_console_lines(job: str) -> None:
             handler.setFormatter(logging.Formatter(f"[{job}] %(message)s"))
 
 
-def _mark_interrupted(out_dir: Path, cfg: Config) -> None:
-    """A run stopped before its loop began says so in its folder, as every ended run does."""
+def _mark_ended(out_dir: Path, cfg: Config, status: str, error: str | None = None) -> None:
+    """A run that ended before its loop began says so in its folder, as every ended run does."""
     from lstm_overfit.records import RunSummary, atomic_write_json
     from lstm_overfit.runtime import versions
 
     if out_dir.is_dir() and not (out_dir / "summary.json").exists():
         summary = RunSummary(
-            status="interrupted", reg=cfg.reg.active(), seed=cfg.seed, versions=versions()
+            status=status, reg=cfg.reg.active(), seed=cfg.seed, error=error, versions=versions()
         )
         atomic_write_json(out_dir / "summary.json", summary.to_dict())
+
+
+def _job_failed(out_dir: Path, cfg: Config, err: Exception) -> float:
+    """A sweep job's error: logged (with its traceback unless it is a usage mistake), the job
+    recorded as failed, and the sweep goes on (its end lists the job and exits with 1)."""
+    log.error("the job failed: %s", err, exc_info=None if isinstance(err, ConfigError) else err)
+    if not (out_dir / "summary.json").exists():  # it failed before the loop wrote one
+        _mark_ended(out_dir, cfg, "failed", f"{type(err).__name__}: {err}")
+    return float("nan")
 
 
 def _run(cfg: Config, out_dir: Path, multirun: bool) -> Any:
@@ -138,13 +147,9 @@ def _train_task(dict_cfg: Any) -> float:
     try:
         summary = _run(cfg, out_dir, multirun)
     except ConfigError as err:  # found only once the run started (a checkpoint, say)
-        if multirun:  # the job is recorded as failed and the sweep goes on
-            from lstm_overfit.records import atomic_write_json
-
-            log.error("%s", err)
-            atomic_write_json(out_dir / "summary.json", {"status": "failed", "error": str(err)})
-            return float("nan")
-        usage_error(str(err))
+        if not multirun:
+            usage_error(str(err))
+        return _job_failed(out_dir, cfg, err)
     except Interrupted as stop:
         print(
             f"lstm-overfit: interrupted by {stop}: the run saved its place; continue it with "
@@ -153,10 +158,12 @@ def _train_task(dict_cfg: Any) -> float:
         )
         sys.exit(128 + stop.signum)
     except KeyboardInterrupt:  # before the loop took over the signal
-        _mark_interrupted(out_dir, cfg)
+        _mark_ended(out_dir, cfg, "interrupted")
         raise
     except OSError as err:
         if err.errno not in WRITE_ERRORS:
+            if multirun:
+                return _job_failed(out_dir, cfg, err)
             raise
         print(
             f"lstm-overfit: error: cannot write {err.filename or out_dir}: "
@@ -165,6 +172,10 @@ def _train_task(dict_cfg: Any) -> float:
             file=sys.stderr,
         )
         sys.exit(EXIT_RUN_FAILED)
+    except Exception as err:
+        if not multirun:
+            raise
+        return _job_failed(out_dir, cfg, err)
     if not multirun:
         print_summary(summary, out_dir)
         if summary.status in FAILED:
@@ -181,9 +192,12 @@ def _run_hydra(argv: list[str]) -> None:
     task = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(
         _train_task
     )
-    sys.argv = ["lstm-overfit train", *argv]
+    saved, sys.argv = sys.argv, ["lstm-overfit train", *argv]  # hydra.main reads sys.argv
     failed_jobs.clear()  # what the sweep's end reports, not an earlier command's
-    task()
+    try:
+        task()
+    finally:
+        sys.argv = saved
     if failed_jobs:
         listed = "; ".join(f"{folder} ({status})" for folder, status in failed_jobs)
         print(f"lstm-overfit: {len(failed_jobs)} job(s) did not succeed: {listed}", file=sys.stderr)

@@ -115,12 +115,12 @@ def print_report(
 ) -> None:
     """The headline, then the table: every column where the terminal is wide, else the
     configuration, its runs and the paired differences (report.md always has them all)."""
-    from lstm_overfit.report_files import headline, table_rows, thread_warning
+    from lstm_overfit.report_files import headline, table_rows, warnings
 
     console = console or Console()
     for line in headline(report):
         console.print(line)
-    if warning := thread_warning(report):
+    for warning in warnings(report):
         console.print(warning, style="bold yellow")
     rows = table_rows(report)
     columns = list(dict.fromkeys(k for row in rows for k in row))

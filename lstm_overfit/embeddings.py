@@ -35,24 +35,56 @@ def _package_vectors() -> tuple[list[str], np.ndarray]:
     return words.to_pylist(), matrix
 
 
-def _text_vectors(path: Path, wanted: dict[str, int]) -> dict[str, np.ndarray]:
-    """Vectors of the wanted words from a GloVe text file (`word v1 v2 ...` per line)."""
+def _open_text(path: Path):
     if not path.is_file():
         raise ConfigError(
             f"model.embedding.pretrained={path}: no such file; give a GloVe text file "
             f"or {GLOVE_PACKAGE}"
         )
-    opener = gzip.open if path.suffix == ".gz" else open
+    return (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8")
+
+
+def _parse(path: Path, number: int, rest: str, dim: int | None) -> np.ndarray:
+    try:
+        vector = np.array(rest.split(), dtype=np.float32)
+    except ValueError:
+        vector = None
+    if vector is None or not len(vector) or (dim is not None and len(vector) != dim):
+        raise ConfigError(f"{path}: line {number} is not `word` and {dim or 'its'} numbers")
+    return vector
+
+
+def _text_vectors(path: Path, wanted: dict[str, int], dim: int) -> dict[str, np.ndarray]:
+    """Vectors of the wanted words from a GloVe text file (`word v1 v2 ...` per line)."""
     found = {}
-    with opener(path, "rt", encoding="utf-8") as f:
+    with _open_text(path) as f:
         for number, line in enumerate(f, 1):
             word, _, rest = line.rstrip("\n").partition(" ")
             if word in wanted:
-                try:
-                    found[word] = np.array(rest.split(), dtype=np.float32)
-                except ValueError:
-                    raise ConfigError(f"{path}: line {number} is not `word numbers...`") from None
+                found[word] = _parse(path, number, rest, dim)
     return found
+
+
+def vector_size(cfg: EmbeddingConfig) -> int:
+    """The size of the pretrained vectors (a file's first line); a missing source is a
+    ConfigError."""
+    if cfg.pretrained == GLOVE_PACKAGE:
+        return _package_vectors()[1].shape[1]
+    path = Path(cfg.pretrained).expanduser()
+    with _open_text(path) as f:
+        _, _, rest = f.readline().rstrip("\n").partition(" ")
+    return len(_parse(path, 1, rest, None))
+
+
+def check_pretrained(cfg: EmbeddingConfig, embedding_size: int) -> int:
+    """The pretrained source exists and its vectors fit the embedding; returns their size."""
+    dim = vector_size(cfg)
+    if dim != embedding_size:
+        raise ConfigError(
+            f"model.embedding.pretrained has {dim}-d vectors but model.embedding_size="
+            f"{embedding_size}; set model.embedding_size={dim}"
+        )
+    return dim
 
 
 def load_pretrained(embedding: nn.Module, vocab: list[str], cfg: EmbeddingConfig) -> dict:
@@ -63,19 +95,13 @@ def load_pretrained(embedding: nn.Module, vocab: list[str], cfg: EmbeddingConfig
     if not isinstance(embedding, nn.Embedding) or not vocab:
         raise ConfigError("model.embedding.pretrained needs a data set with a vocabulary")
     wanted = {word: i for i, word in enumerate(vocab)}
+    dim = check_pretrained(cfg, embedding.embedding_dim)
     if cfg.pretrained == GLOVE_PACKAGE:
         words, matrix = _package_vectors()
         row = {word: i for i, word in enumerate(words)}
         vectors = {w: np.asarray(matrix[row[w]]) for w in wanted if w in row}
-        dim = matrix.shape[1]
     else:
-        vectors = _text_vectors(Path(cfg.pretrained).expanduser(), wanted)
-        dim = len(next(iter(vectors.values()))) if vectors else embedding.embedding_dim
-    if dim != embedding.embedding_dim:
-        raise ConfigError(
-            f"model.embedding.pretrained has {dim}-d vectors but model.embedding_size="
-            f"{embedding.embedding_dim}; set model.embedding_size={dim}"
-        )
+        vectors = _text_vectors(Path(cfg.pretrained).expanduser(), wanted, dim)
     with torch.no_grad():
         for word, vector in vectors.items():
             embedding.weight[wanted[word]] = torch.from_numpy(np.array(vector))

@@ -136,14 +136,17 @@ def _compose(compose: Any, overrides: list[str], hydra: bool) -> Any:
 
 
 def check_runtime(configs: list[Config]) -> None:
-    """The device, precision and data of every job: each distinct data set is loaded once
-    (a bad file stops the command here; good data is cached for the jobs)."""
+    """The device, precision, pretrained vectors and data of every job: each distinct data
+    set is loaded once (a bad file stops the command here; good data is cached for the jobs)."""
     from lstm_overfit.data.load import load_data
+    from lstm_overfit.embeddings import check_pretrained
     from lstm_overfit.runtime import autocast_for, resolve_device
 
     seen = set()
     for cfg in configs:
         autocast_for(cfg.train.precision, resolve_device(cfg.device))
+        if cfg.model.embedding.pretrained:
+            check_pretrained(cfg.model.embedding, cfg.model.embedding_size)
         key = json.dumps(asdict(cfg.dataset), default=str, sort_keys=True)
         if key not in seen:
             seen.add(key)

@@ -94,10 +94,13 @@ class Run:
 
 
 def find_runs(paths: Iterable[Path]) -> list[Run]:
-    runs = []
+    runs, seen = [], set()
     for path in paths:
         for saved in sorted(path.rglob(".hydra/overrides.yaml")):
             folder = saved.parent.parent
+            if folder.resolve() in seen:  # paths that overlap name a run twice
+                continue
+            seen.add(folder.resolve())
             overrides = {}
             for item in yaml.safe_load(saved.read_text()) or []:
                 key, _, value = item.partition("=")
@@ -130,13 +133,18 @@ class Group:
             return run.summary["reg"]
         return {}
 
-    def values(self, name: str) -> dict[int, float]:
-        """The number of each usable run, by seed."""
+    def by_seed(self, name: str) -> dict[int, float]:
+        """The number of each usable run, by seed (of two runs with one seed, the last)."""
         return {r.seed: v for r in self.usable if (v := r.number(name)) is not None}
 
+    @property
+    def repeated_seeds(self) -> list[int]:
+        seeds = [r.seed for r in self.usable]
+        return sorted({s for s in seeds if seeds.count(s) > 1})
+
     def stats(self, name: str) -> tuple[float, float, int] | None:
-        """(mean, std, n) over the usable runs; std is 0 for a single run."""
-        values = list(self.values(name).values())
+        """(mean, std, n) over the usable runs, one per seed; std is 0 for a single run."""
+        values = list(self.by_seed(name).values())
         if not values:
             return None
         std = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -184,6 +192,11 @@ class Report:
     def higher_is_better(self, number: str) -> bool:
         return number == "test_metric" and self.test_metric in HIGHER_IS_BETTER
 
+    @property
+    def loss_unit(self) -> str:
+        """Cross-entropy is in nats; a forecaster's loss is the MSE of normalized values."""
+        return "(normalized MSE)" if self.test_metric == "mae" else "nats"
+
 
 def _named_baseline(groups: list[Group], spec: list[str]) -> Group:
     wanted = dict(item.partition("=")[::2] for item in spec)
@@ -219,7 +232,7 @@ def build_report(runs: list[Run], baseline: list[str] | None = None) -> Report:
         if base is None or group is base:
             continue
         for number in COMPARED:
-            mine, theirs = group.values(number), base.values(number)
+            mine, theirs = group.by_seed(number), base.by_seed(number)
             seeds = sorted(set(mine) & set(theirs))
             if seeds:
                 higher = number == "test_metric" and test_metric in HIGHER_IS_BETTER

@@ -10,7 +10,7 @@ from typing import Any
 
 from lstm_overfit.records import atomic_write_text
 from lstm_overfit.report import COMPARED, SHORT, Group, Report, Run
-from lstm_overfit.stats import MIN_SEEDS_FOR_INTERVAL, Comparison
+from lstm_overfit.stats import BOOTSTRAP_RESAMPLES, MIN_SEEDS_FOR_INTERVAL, Comparison
 
 
 def _number_name(report: Report, number: str) -> str:
@@ -51,15 +51,18 @@ def headline(report: Report) -> list[str]:
         if sign * c.mean <= 0:
             lines.append(f"No configuration improves {what} on {base.label} on average.")
             continue
-        verb = "raises" if c.mean > 0 else "lowers"
-        size = f"{abs(c.mean):.3g}" + ("" if number == "test_metric" else " nats")
+        verb, way = ("raises", 1) if c.mean > 0 else ("lowers", -1)
+        unit = "" if number == "test_metric" else f" {report.loss_unit}"
+        size = f"{abs(c.mean):.3g}"
+        if c.low is not None:  # the interval of the change's size, in the verb's direction
+            low, high = sorted((way * c.low, way * c.high))
+            size += f" [{low:.3g}, {high:.3g}]"
+        sure = f"better on {c.better} of {c.seeds} seeds"
         if c.low is None:
-            sure = f"on {c.better} of {c.seeds} seeds (too few seeds for an interval)"
-        else:
-            sure = f"[{c.low:+.3g}, {c.high:+.3g}], better on {c.better} of {c.seeds} seeds" + (
-                "" if c.excludes_zero else "; the interval includes zero: not distinguishable"
-            )
-        lines.append(f"{group.label} {verb} {what} by {size} {sure} against {base.label}.")
+            sure += " (too few seeds for an interval)"
+        elif not c.excludes_zero:
+            sure += "; the interval includes zero: not distinguishable"
+        lines.append(f"{group.label} {verb} {what} by {size}{unit} against {base.label}, {sure}.")
     return lines
 
 
@@ -81,7 +84,7 @@ def table_rows(report: Report) -> list[dict[str, str]]:
             "gap at best": _mean_sd(group, "gap_at_best"),
             f"test {report.test_metric or 'metric'}": _mean_sd(group, "test_metric"),
         }
-        if group.values("final_train_acc_flipped"):
+        if group.by_seed("final_train_acc_flipped"):
             row["flipped memorized"] = _mean_sd(group, "final_train_acc_flipped")
         for number in COMPARED:
             c = report.comparisons.get((group.key, number))
@@ -91,22 +94,33 @@ def table_rows(report: Report) -> list[dict[str, str]]:
     return rows
 
 
-def thread_warning(report: Report) -> str | None:
-    if len(report.thread_counts) < 2:
-        return None
-    counts = ", ".join(map(str, report.thread_counts))
-    return (
-        f"warning: these runs used different torch thread counts ({counts}); the same "
-        "config and seed give different numbers at different thread counts"
-    )
+def warnings(report: Report) -> list[str]:
+    """What makes the comparison less than it seems: mixed thread counts, repeated seeds."""
+    found = []
+    if len(report.thread_counts) > 1:
+        counts = ", ".join(map(str, report.thread_counts))
+        found.append(
+            f"warning: these runs used different torch thread counts ({counts}); the same "
+            "config and seed give different numbers at different thread counts"
+        )
+    for group in report.groups:
+        if seeds := group.repeated_seeds:
+            found.append(
+                f"warning: {group.label} has more than one finished run with seed "
+                f"{', '.join(map(str, seeds))}; only the last of each is counted (report "
+                "one sweep, or remove the repeated runs)"
+            )
+    return found
 
 
 def report_markdown(report: Report) -> str:
     rows = table_rows(report)
     header = list(dict.fromkeys(k for row in rows for k in row))
-    n = min((c.seeds for c in report.comparisons.values()), default=0)
+    n = min(len(g.by_seed("best_val_loss")) for g in report.groups) if report.groups else 0
+    if report.comparisons:
+        n = min(c.seeds for c in report.comparisons.values())
     lines = ["# Sweep report", "", *headline(report), ""]
-    if warning := thread_warning(report):
+    for warning in warnings(report):
         lines += [f"**{warning}**", ""]
     lines += [
         "Mean ± std over the n usable runs (completed or stopped early) of each "
@@ -128,7 +142,8 @@ def report_markdown(report: Report) -> str:
     if boots:
         lines += [
             "",
-            "Percentile bootstrap (10,000 resamples of the seeds), beside the t interval:",
+            f"Percentile bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples of the seeds), beside the "
+            "t interval:",
             "",
         ]
         for (key, number), c in boots:

@@ -131,6 +131,28 @@ def test_a_diverged_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
     assert sorted(s["status"] for s in summaries) == ["completed", "diverged"]
 
 
+def test_a_job_that_crashes_does_not_stop_the_sweep(tmp_path: Path, monkeypatch) -> None:
+    """An error inside one job (here a bug in its first epoch) fails that job only."""
+    import lstm_overfit.train as train
+
+    epoch = train.TrainingRun.run_epoch
+
+    def crash_on_seed_1(self, number):
+        if self.cfg.seed == 1:
+            raise RuntimeError("a bug")
+        return epoch(self, number)
+
+    monkeypatch.setattr(train.TrainingRun, "run_epoch", crash_on_seed_1)
+    result = run_main("train", "-m", "+experiment=smoke", "seed=0,1", cwd=tmp_path)
+    assert result.returncode == 1 and "1 job(s) did not succeed" in result.stderr
+    [sweep] = tmp_path.glob("outputs/sweeps/*/*")
+    summaries = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/summary.json")}
+    assert sorted(s["status"] for s in summaries.values()) == ["completed", "failed"]
+    [failed] = [s for s in summaries.values() if s["status"] == "failed"]
+    assert failed["seed"] == 1 and failed["error"] == "RuntimeError: a bug"
+    assert "failed" in (sweep / "report.md").read_text()
+
+
 def test_divergence_through_the_console_script(tmp_path: Path) -> None:
     result = run_cli("train", "+experiment=smoke", "train.max_loss=0.01", cwd=tmp_path)
     assert result.returncode == 1
@@ -265,6 +287,13 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         return ["dataset=csv", f"dataset.path={csv}", "dataset.column=price"], (
             "no column 'price'; its columns are t, value"
         )
+    if name == "a pretrained vectors file that does not exist":
+        return [f"model.embedding.pretrained={root / 'glove.txt'}"], "glove.txt: no such file"
+    if name == "pretrained vectors of another size":
+        (root / "glove.txt").write_text("the 0.1 0.2 0.3\n")
+        return [f"model.embedding.pretrained={root / 'glove.txt'}"], (
+            "has 3-d vectors but model.embedding_size=32; set model.embedding_size=3"
+        )
     if name == "resume pointing at a folder that is not a run":
         return [f"resume={root}"], "is not a run folder (no .hydra/overrides.yaml in it)"
     if name == "an output folder that cannot be written":
@@ -293,6 +322,8 @@ CATALOGUE = [
     "an empty split",
     "text that is not UTF-8",
     "a CSV column that does not exist",
+    "a pretrained vectors file that does not exist",
+    "pretrained vectors of another size",
     "resume pointing at a folder that is not a run",
     "an output folder that cannot be written",
     "bf16 on a CPU without it",

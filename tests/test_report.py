@@ -134,6 +134,37 @@ def test_runs_made_with_other_thread_counts_are_flagged(sweep: Path, tmp_path: P
     assert "different torch thread counts" in report_markdown(report)
 
 
+def test_overlapping_paths_count_a_run_once_and_repeated_seeds_are_flagged(
+    sweep: Path, tmp_path: Path
+) -> None:
+    once = build_report(find_runs([sweep]))
+    twice = build_report(find_runs([sweep, sweep / "none-0"]))
+    assert report_markdown(twice) == report_markdown(once)
+    runs = find_runs([sweep])
+    rerun = next(r for r in runs if r.folder.name == "none-0")
+    runs.append(type(rerun)(tmp_path / "rerun", rerun.overrides, rerun.summary))
+    text = report_markdown(build_report(runs))
+    assert "none has more than one finished run with seed 0" in text
+
+
+def test_the_headline_states_the_size_of_the_change_and_its_interval() -> None:
+    from lstm_overfit.report import Group, Report
+    from lstm_overfit.report_files import headline
+
+    base, dropout = Group({}), Group({"reg.dropout": "0.5"})
+    base.label, dropout.label = "none", "reg.dropout=0.5"
+    # Paired differences -0.55, -0.51, -0.47: mean -0.51, t interval [-0.61, -0.41].
+    c = paired([0.45, 0.49, 0.53], [1.0, 1.0, 1.0], False)
+    report = Report(
+        [dropout, base], base, "the unregularized configuration", "acc",
+        {(dropout.key, "final_val_loss"): c}, [1],
+    )  # fmt: skip
+    assert headline(report)[1] == (
+        "reg.dropout=0.5 lowers the final validation loss by 0.51 [0.411, 0.609] nats against "
+        "none, better on 3 of 3 seeds."
+    )
+
+
 def test_a_seeds_only_report_has_no_plots_against_strength(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     for seed in (0, 1):
