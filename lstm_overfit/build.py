@@ -22,7 +22,7 @@ from lstm_overfit.regularizers import penalized_parameters, weight_penalty
 from lstm_overfit.runtime import autocast_for, resolve_device, set_threads
 from lstm_overfit.tasks import make_task
 
-# The default training sample is never cut below this many examples (tokens for language
+# A tenth of the training split is not cut below this many examples (tokens for language
 # models): a smaller sample's loss is too noisy to read a gap from, and costs little anyway.
 MIN_TRAIN_SAMPLE = 256
 # Without train.max_loss, a batch loss above this many times the loss of the best constant
@@ -49,8 +49,9 @@ class RunParts:
 def default_train_sample_size(train: int, val: int) -> int:
     """Size of the training sample that train_loss is measured on when none is configured
     (examples; tokens for language models): as large as the validation split, so both losses
-    of the gap are equally precise, but at most a tenth of the training split (and no less
-    than MIN_TRAIN_SAMPLE), so its forward pass costs about a thirtieth of a training pass."""
+    of the gap are equally precise, but at most a tenth of the training split (or
+    MIN_TRAIN_SAMPLE, where that is more), so that measuring it stays a small part of an
+    epoch."""
     return min(val, max(train // 10, MIN_TRAIN_SAMPLE))
 
 

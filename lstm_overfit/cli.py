@@ -234,7 +234,7 @@ def train(argv: list[str]) -> None:
         return
     flags = [a for a in argv if a not in args.overrides]
     try:
-        _run_hydra([*flags, *checked.argv])
+        _run_hydra([*flags, *checked])
     except KeyboardInterrupt:
         print("lstm-overfit: interrupted", file=sys.stderr)
         sys.exit(130)

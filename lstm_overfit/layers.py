@@ -106,6 +106,8 @@ class LSTMLayer(nn.Module):
         padded batch through the fused kernel, the backward one on the rows reversed within
         their lengths, so padding only ever trails real steps. The final state is then the
         state after the padded steps; nothing reads it for batches of varying lengths.
+        Zoneout layers step through time themselves and ignore `lengths`: they are
+        unidirectional, so padding only trails and the outputs at real steps are exact.
         """
         dropped = self._dropped_weights()
         if self.has_zoneout:

@@ -14,7 +14,7 @@ import difflib
 import itertools
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,8 @@ from lstm_overfit.records import FINISHED
 from lstm_overfit.validation import validate
 
 # Above this many jobs, each sweep value is composed once (with the others at their first
-# value) rather than every combination: composing takes a few milliseconds a job.
+# value) rather than every combination, so a huge grid is not composed job by job.
 MAX_COMPOSED_JOBS = 512
-
-
-@dataclass
-class Plan:
-    argv: list[str]  # what Hydra runs: the command's arguments, the output folder pinned
-    output: Path  # the run folder, or with -m the sweep folder
-    multirun: bool
 
 
 def _parse(lines: list[str]) -> list[Any]:
@@ -219,8 +212,9 @@ def resume_sweep_overrides(overrides: list[str]) -> list[str]:
     return [*overrides, f"hydra.sweep.dir={folder.resolve()}"]
 
 
-def plan(config_dir: Path, overrides: list[str], multirun: bool) -> Plan | None:
-    """Check the command's jobs; the overrides Hydra should run, or None for nothing to do."""
+def plan(config_dir: Path, overrides: list[str], multirun: bool) -> list[str] | None:
+    """Check the command's jobs; the overrides Hydra should run (the output folder pinned),
+    or None for nothing to do."""
     if any(o.startswith("resume=") for o in overrides):
         if multirun:
             overrides = resume_sweep_overrides(overrides)
@@ -233,7 +227,7 @@ def plan(config_dir: Path, overrides: list[str], multirun: bool) -> Plan | None:
     check_runtime(configs)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     pinned = any(o.startswith(f"{key}=") for o in overrides)
-    return Plan(overrides if pinned else [*overrides, f"{key}={output}"], output, multirun)
+    return overrides if pinned else [*overrides, f"{key}={output}"]
 
 
 def _one_line(text: str) -> str:

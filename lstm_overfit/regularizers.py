@@ -165,7 +165,9 @@ def weight_drop(weight: torch.Tensor, p: float) -> torch.Tensor:
     return F.dropout(weight, p, training=True)
 
 
-def zoneout_keep(shape: tuple[int, ...], rate: float, training: bool, like: torch.Tensor):
+def zoneout_keep(
+    shape: tuple[int, ...], rate: float, training: bool, like: torch.Tensor
+) -> torch.Tensor:
     """Zoneout's weights on each unit's previous value: per-step 0/1 masks drawn with
     probability `rate` in training, the expectation (the rate itself) in evaluation."""
     if training:

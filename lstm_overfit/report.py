@@ -35,8 +35,8 @@ NOT_CONFIGURATION = (
     "train.num_threads",
     "device",
 )
-# The numbers compared, each with its name in sentences and whether higher is better (the
-# test metric's direction depends on the metric: accuracy up, perplexity and error down).
+# The numbers compared, each with its name in sentences. Lower is better for each but the
+# test metric, whose direction depends on the metric (HIGHER_IS_BETTER).
 COMPARED = {
     "best_val_loss": "the best validation loss",
     "final_val_loss": "the final validation loss",

@@ -25,20 +25,19 @@ class Interrupted(Exception):
 def stop_on_signals(run: Any) -> Iterator[None]:
     """SIGINT/SIGTERM ask the run to stop after the current batch; a second one acts at once."""
     signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in signals}
+
+    def request_stop(signum: int, frame: Any) -> None:
+        run.stop_signal = signum
+        log.warning("%s received: stopping after this batch", signal.Signals(signum).name)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
     try:
-        previous = {s: signal.getsignal(s) for s in signals}
-
-        def request_stop(signum: int, frame: Any) -> None:
-            run.stop_signal = signum
-            log.warning("%s received: stopping after this batch", signal.Signals(signum).name)
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
         for s in signals:
             signal.signal(s, request_stop)
     except ValueError:  # not the main thread (some launchers): signals keep their defaults
-        yield
-        return
+        previous = {}
     try:
         yield
     finally:

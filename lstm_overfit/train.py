@@ -30,6 +30,7 @@ from lstm_overfit.optim import (
     set_lr,
 )
 from lstm_overfit.records import (
+    FINISHED,
     EarlyStopper,
     EpochRecord,
     JsonlWriter,
@@ -328,7 +329,7 @@ def fit(
         status, error = "failed", f"{type(err).__name__}: {err}"
         raise
     finally:
-        if status in ("completed", "stopped_early", "diverged"):
+        if status in FINISHED:
             test = run.test_at_best()
         summary = run.summary(status, test, error)
         atomic_write_json(out_dir / "summary.json", summary.to_dict())

@@ -472,3 +472,10 @@ def test_jobs_preparing_one_cache_at_once_agree(imdb_folder, tmp_path) -> None:
     assert results[0] == results[1] == results[2]
     assert len(list(Path(cache).glob("imdb-*.pt"))) == 1
     assert not list(Path(cache).glob("*.tmp"))
+
+
+def test_a_constant_series_is_refused(tmp_path: Path) -> None:
+    csv = tmp_path / "flat.csv"
+    csv.write_text("t,value\n" + "".join(f"{i},5\n" for i in range(200)))
+    with pytest.raises(DataError, match="constant over the training part"):
+        load_data(series_config(csv, "value", window=12), seed=0)

@@ -2,8 +2,8 @@
 
 Local form: a folder with train.txt, valid.txt and test.txt (each optionally gzipped), one
 sentence or paragraph per line, tokens separated by spaces. Every line ends with `<eos>`.
-Blank lines count too, as in the usual loaders. The vocabulary is every training type;
-validation and test words outside it become `<unk>`.
+Blank lines count too, as in the usual loaders. The vocabulary is the training types
+(the `dataset.max_vocab` most frequent, where set); every other word becomes `<unk>`.
 """
 
 from __future__ import annotations

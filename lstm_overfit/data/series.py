@@ -125,10 +125,15 @@ def load(cfg: SeriesData, seed: int) -> TaskData:
                 "steps; use a smaller dataset.window or larger split fractions"
             )
     step_changes = (levels[1:n_train] - levels[: n_train - 1]).abs()
+    naive_step_mae = float(step_changes.nanmean())
+    if not naive_step_mae > 0:  # MASE divides by it
+        raise DataError(
+            f"{path}: column {cfg.column} is constant over the training part; nothing to forecast"
+        )
     return TaskData(
         task=Task.forecast,
         **windows,
         scale=scale,
-        naive_step_mae=float(step_changes.nanmean()),
+        naive_step_mae=naive_step_mae,
         info={"steps": {"train": n_train, "val": n_val, "test": n_test}},
     )

@@ -18,8 +18,6 @@ import torch
 from lstm_overfit.config import SyntheticData, Task
 from lstm_overfit.data.splits import Sequences, TaskData
 
-PAD = 0  # reserved id; synthetic sequences have fixed length and never use it
-
 
 def bayes_loss(label_noise: float, flipped_share: float) -> float:
     """Cross-entropy (nats) of the Bayes predictor, the true rule at confidence
@@ -51,6 +49,7 @@ def _remove_motif(
 
 
 def _make_split(n: int, cfg: SyntheticData, motif: torch.Tensor, gen: torch.Generator) -> Sequences:
+    # Id 0 is left unused, as padding is in the text data sets.
     tokens = torch.randint(1, cfg.vocab_size, (n, cfg.seq_len), generator=gen)
     clean = torch.rand(n, generator=gen) < 0.5
     negatives = tokens[~clean]
