@@ -54,7 +54,7 @@ class RunState:
 
 def save_checkpoint(state: RunState, path: Path) -> None:
     atomic_torch_save(
-        {"format": FORMAT, **{f.name: getattr(state, f.name) for f in fields(state)}}, path
+        path, {"format": FORMAT, **{f.name: getattr(state, f.name) for f in fields(state)}}
     )
 
 

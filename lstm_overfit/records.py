@@ -59,7 +59,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
+def atomic_torch_save(path: Path, obj: Any) -> None:
     import torch  # here, so that reading records does not load torch
 
     _atomic_write(path, lambda f: torch.save(obj, f))

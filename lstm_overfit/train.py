@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,7 +69,7 @@ class Observer(Protocol):
 class TrainingRun:
     """One training run: the state the epoch loop shares, and the files it writes."""
 
-    def __init__(self, cfg: Config, out_dir: Path, observers: list[Observer] = ()) -> None:
+    def __init__(self, cfg: Config, out_dir: Path, observers: Sequence[Observer] = ()) -> None:
         self.cfg, self.out_dir, self.observers = cfg, out_dir, list(observers)
         parts = build_run(cfg)
         self.num_threads = parts.num_threads
@@ -292,7 +293,7 @@ def _stopped_early(run: TrainingRun) -> bool:
 
 
 def fit(
-    cfg: Config, out_dir: Path, observers: list[Observer] = (), resume: bool = False
+    cfg: Config, out_dir: Path, observers: Sequence[Observer] = (), resume: bool = False
 ) -> RunSummary:
     """Train one run into `out_dir` (continuing it with `resume`); return the summary.
 

@@ -55,5 +55,5 @@ def cached(
             return torch.load(path, weights_only=True)
         log.info("preparing %s (cached in %s)", name, path)
         payload = build()
-        atomic_torch_save(payload, path)
+        atomic_torch_save(path, payload)
     return payload

@@ -106,8 +106,10 @@ def load(cfg: ReviewsData, seed: int) -> TaskData:
             if split not in rows:
                 raise DataError(f"{hub}: the hub data set has no {split} split")
             _check_rows(rows[split], f"{hub} ({split})")
-        texts = "".join(row["text"] for split in ("train", "test") for row in rows[split])
-        key = cache_key(text_hash(texts), settings)
+        texts = "".join(
+            f"{row['label']}{row['text']}" for split in ("train", "test") for row in rows[split]
+        )
+        key = cache_key(text_hash(texts), settings)  # labels and texts both
         source = hub
 
         def build() -> dict:
