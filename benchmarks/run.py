@@ -37,19 +37,19 @@ def overhead_setups(data: Path, quick: bool) -> list[tuple[str, list[str], dict[
     imdb = [
         "+experiment=tutorial_imdb",
         f"dataset.path={data / 'imdb'}",
-        "dataset.num_train=192",
-        "dataset.num_val=82",
-        "dataset.num_test=82",
+        "dataset.num_train=128",
+        "dataset.num_val=55",
+        "dataset.num_test=55",
     ]
     ptb = ["dataset=ptb", f"dataset.path={data / 'ptb'}", "model=small", "train.batch_size=20"]
     return [
         ("default run (synthetic, model=tiny)", [], default),
         (
-            "ptb, model=small, a 20k-token slice",
-            [*ptb, "dataset.num_train=20000", "dataset.num_val=1600"],
+            "ptb, model=small, a 10k-token slice",
+            [*ptb, "dataset.num_train=10000", "dataset.num_val=800"],
             real,
         ),
-        ("tutorial_imdb, 192 reviews", imdb, real),
+        ("tutorial_imdb, 128 reviews", imdb, real),
     ]
 
 
