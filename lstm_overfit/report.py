@@ -170,8 +170,14 @@ def group_runs(runs: list[Run]) -> list[Group]:
     finished = [g for g in groups.values() if g.usable] or list(groups.values())
     shared = set.intersection(*(set(g.settings.items()) for g in finished))
     for group in groups.values():
-        own = " ".join(f"{k}={v}" for k, v in sorted(set(group.settings.items()) - shared))
-        group.label = own or ("none" if not group.reg else "(defaults)")
+        own = sorted(set(group.settings.items()) - shared)
+        only_reg = all(k.lstrip("+") == "reg" or k.startswith("reg.") for k, _ in own)
+        if not own:
+            group.label = "(defaults)" if group.reg else "none"
+        elif group.usable and not group.reg and only_reg:  # such as reg={} or reg.l2=0
+            group.label = "none"
+        else:
+            group.label = " ".join(f"{k}={v}" for k, v in own)
 
     def order(group: Group) -> tuple:
         best = group.stats("best_val_loss")
