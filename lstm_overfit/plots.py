@@ -116,11 +116,12 @@ def plot_overlay(groups: list[Group], path: Path) -> None:
         runs = [rows for rows in (r.metrics() for r in group.usable) if rows]
         if not runs:
             continue
-        color = f"C{i % 10}"
+        color, line = f"C{i % 10}", ("-", "--", ":")[i // 10 % 3]  # ten colours, then dashes
         for ax, key in ((top, "val_loss"), (bottom, "gap")):
             mean, low, high = _band([[row[key] for row in rows] for rows in runs])
             epochs = range(1, len(mean) + 1)
-            ax.plot(epochs, mean, color=color, label=f"{group.label[:50]} (n={len(runs)})")
+            label = f"{group.label[:50]} (n={len(runs)})"
+            ax.plot(epochs, mean, color=color, linestyle=line, label=label)
             if len(runs) > 1:
                 ax.fill_between(epochs, low, high, color=color, alpha=0.15)
     top.set_ylabel("validation loss")
