@@ -15,6 +15,7 @@ where small models are bound by launching kernels, each one costs a launch.
 
 from __future__ import annotations
 
+import itertools
 import logging.config
 import statistics
 import tempfile
@@ -85,10 +86,10 @@ def measure(overrides: list[str], pairs: int, op_steps: int = 20) -> dict[str, A
         runner_batches = run.task.epoch_batches(torch.Generator().manual_seed(0))
         sums = {key: torch.zeros((), device=device) for key in SUM_KEYS}
         sums.update(examples=0, tokens=0)
-        runner_iter = iter(runner_batches * 2)
+        runner_iter = itertools.cycle(runner_batches)
         runner_ops = _aten_events(lambda: run._step(next(runner_iter), 1e-3, sums), op_steps)
         model.train()
-        bare_iter = iter(batches * 2)
+        bare_iter = itertools.cycle(batches)
         state = [None]
 
         def bare() -> None:
