@@ -209,7 +209,7 @@ def train(argv: list[str]) -> None:
 
     from lstm_overfit.preflight import compose_config, option_groups, plan
 
-    args = get_args_parser().parse_args(argv)
+    args = get_args_parser().parse_intermixed_args(argv)  # overrides before and after -m
     register_configs()
     register_resolvers()
     if args.help:

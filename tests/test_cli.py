@@ -170,3 +170,9 @@ def test_forecasting_reports_errors_in_the_series_units(tmp_path: Path, shared_d
     assert row["val_mae"] > 1.0  # sunspot numbers, not normalized units
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["test"]["mae"] > 1.0 and summary["naive_forecast"]["test_mae"] > 1.0
+
+
+def test_overrides_may_come_before_and_after_the_multirun_flag(tmp_path: Path) -> None:
+    result = run_main("train", "+experiment=smoke", "-m", "seed=0,1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("outputs/sweeps/*/*/*/summary.json"))) == 2
