@@ -1,7 +1,8 @@
 """The reference for the runner's throughput: a bare PyTorch training loop.
 
 Written the way one would by hand: `nn.Embedding`, one multi-layer `nn.LSTM`, dropout, a
-linear head, the optimizer, nothing else: no evaluation, no records, no checks. It trains on
+linear head, the optimizer, nothing else: no records, no checks, and no evaluation beyond
+the validation pass a tutorial's loop runs after each epoch (`validate`, timed apart). It trains on
 the same tensors as `lstm-overfit train` with the same overrides (same data, batch order,
 sizes, optimizer, learning rate, clipping). Batches of varying lengths run as the padded
 tensor on CPU, where a packed sequence runs about ten times slower (bucketed batches leave
@@ -20,6 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_overfit.cli import config_dir, register_resolvers
 from lstm_overfit.config import Config, Task, register_configs
+from lstm_overfit.tasks import batchify
 
 
 def compose_config(overrides: list[str]) -> Config:
@@ -70,6 +72,43 @@ def epoch_batches(cfg: Config, data, task, gen: torch.Generator, device) -> list
         packed = lengths if device.type == "cuda" and uneven else None
         batches.append((tokens.to(device), labels.to(device), int(lengths.sum()), packed))
     return batches
+
+
+def validation_batches(cfg: Config, data, task, device) -> list[tuple]:
+    """The validation split in batches of train.eval_batch_size, in order."""
+    size = cfg.train.eval_batch_size
+    if data.task == Task.lm:
+        rows = batchify(data.val, min(size, max(1, len(data.val) // 2))).to(device)
+        bptt = cfg.dataset.bptt
+        columns = rows.shape[1] - 1
+        return [task.window(rows, s, min(bptt, columns - s)) for s in range(0, columns, bptt)]
+    batches = []
+    for index in torch.arange(len(data.val)).split(size):
+        tokens, lengths, labels = data.val.batch(index)
+        uneven = bool((lengths != tokens.shape[1]).any())
+        packed = lengths if device.type == "cuda" and uneven else None
+        batches.append((tokens.to(device), labels.to(device), int(lengths.sum()), packed))
+    return batches
+
+
+@torch.no_grad()
+def validate(model, batches, lm: bool) -> float:
+    """The validation loss, as a tutorial's loop measures it after each epoch."""
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for batch in batches:
+        if lm:
+            inputs, targets = batch
+            logits, state = model(inputs, state=state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            n = targets.numel()
+        else:
+            inputs, labels, _, lengths = batch
+            logits, _ = model(inputs, lengths=lengths)
+            loss = F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.float())
+            n = len(labels)
+        total, count = total + loss.item() * n, count + n
+    return total / count
 
 
 def train_step(model, optimizer, batch, cfg: Config, lm: bool, state=None) -> tuple[int, tuple]:

@@ -6,7 +6,9 @@ evaluation passes, the record, the log, both checkpoints, the progress bar) with
 of the bare loop on its own model, then the other way round. Both sides of a pair sample
 the same stretch of a machine whose speed changes from one second to the next, which
 separate processes minutes apart cannot. The training pass alone is the record's own
-measure of it (tokens over tokens per second).
+measure of it (tokens over tokens per second). The bare loop's validation pass after each
+epoch, as a tutorial's loop runs one, is timed apart: whole epochs are compared against the
+bare loop with and without it.
 
 Operator counts: every `aten::` event torch.profiler records (nested ones included) over
 forward, backward and the optimizer step, averaged over steps after warm-up: on a GPU,
@@ -24,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bare_loop import compose_config, epoch_batches, model_and_optimizer, train_epoch, train_step
+from bare_loop import (
+    compose_config,
+    epoch_batches,
+    model_and_optimizer,
+    train_epoch,
+    train_step,
+    validate,
+    validation_batches,
+)
 from omegaconf import OmegaConf
 
 from lstm_overfit.cli import config_dir
@@ -79,8 +89,19 @@ def measure(overrides: list[str], pairs: int, op_steps: int = 20) -> dict[str, A
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds[side] = time.perf_counter() - start
+                if side == "bare":  # then the validation pass a tutorial's loop adds
+                    start = time.perf_counter()
+                    validate(model, validation_batches(cfg, data, task, device), lm)
+                    seconds["bare_val"] = time.perf_counter() - start
             train = tokens / record.tokens_per_second
-            measured.append({**seconds, "runner_train": train, "tokens": tokens})
+            measured.append(
+                {
+                    **seconds,
+                    "runner_train": train,
+                    "tokens": tokens,
+                    "eval_share": record.eval_seconds / record.epoch_seconds,
+                }
+            )
         # Operators per step, each side on the first batches of a fresh epoch.
         run.model.train()
         runner_batches = run.task.epoch_batches(torch.Generator().manual_seed(0))
@@ -101,7 +122,9 @@ def measure(overrides: list[str], pairs: int, op_steps: int = 20) -> dict[str, A
 
 def rows(name: str, overrides: list[str], pairs: int, targets: dict[str, str]) -> list[dict]:
     """Table rows: the paired ratios (bare seconds over runner seconds: the runner's share of
-    the bare loop's speed) as medians over the pairs, and the operator counts."""
+    the bare loop's speed) as medians over the pairs, the share of the runner's epoch its
+    evaluation takes (which bounds the whole-epoch ratio against a loop without one), and the
+    operator counts."""
     result = measure(overrides, pairs)
     out = []
     for figure, key in (("training pass alone", "runner_train"), ("whole epochs", "runner")):
@@ -116,6 +139,24 @@ def rows(name: str, overrides: list[str], pairs: int, targets: dict[str, str]) -
                 "target": targets[figure],
             }
         )
+    measured = result["pairs"]
+    with_val = [(p["bare"] + p["bare_val"]) / p["runner"] for p in measured]
+    out += [
+        {
+            "configuration": name,
+            "figure": "whole epochs against the bare loop with a validation pass after each "
+            f"epoch: share of its speed, median of {len(measured)} pairs",
+            "value": statistics.median(with_val),
+            "target": "",
+        },
+        {
+            "configuration": name,
+            "figure": "the runner's evaluation passes (training sample and validation) as a "
+            "share of its epoch, median",
+            "value": statistics.median(p["eval_share"] for p in measured),
+            "target": "",
+        },
+    ]
     out.append(
         {
             "configuration": name,

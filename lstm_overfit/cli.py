@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lstm_overfit.config import Config, ConfigError, register_configs
-from lstm_overfit.records import FAILED
+from lstm_overfit.records import FAILED, finished_summary
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +74,6 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
 
 
-def _finished_summary(out_dir: Path) -> dict | None:
-    import json
-
-    from lstm_overfit.records import FINISHED
-
-    path = out_dir / "summary.json"
-    summary = json.loads(path.read_text()) if path.is_file() else None
-    return summary if summary and summary.get("status") in FINISHED else None
-
-
 def _tag_console_lines(job: str) -> None:
     """Sweep jobs side by side print to one terminal: each console line names its job."""
     for handler in logging.getLogger().handlers:
@@ -140,7 +130,7 @@ def _train_task(dict_cfg: Any) -> float:
         _tag_console_lines(f"job {hydra_cfg.job.num}")
         if cfg.train.num_threads == 0:
             cfg.train.num_threads = SWEEP_JOB_THREADS
-        done = _finished_summary(out_dir) if cfg.resume is not None else None
+        done = finished_summary(out_dir) if cfg.resume is not None else None
         if done is not None:  # a resumed sweep skips the jobs that already ended
             log.info("already %s: %s", done["status"], out_dir)
             return float("nan") if done["best_val_loss"] is None else done["best_val_loss"]

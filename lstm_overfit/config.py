@@ -1,58 +1,23 @@
 """The typed configuration schema, registered in Hydra's ConfigStore.
 
-Every knob is a typed dataclass field with a one-line description (`lstm-overfit train
---help` prints it), so a misspelled key or a wrong type fails at compose time with the key
-named. Range checks that types cannot express live in `validate`. Each kind of data source
+Every knob is a typed dataclass field declared with a one-line description and the values it
+accepts (knobs.py), so a misspelled key or a wrong type fails at compose time with the key
+named, and a value out of range fails in validation.py. Each kind of data source
 has its own dataclass; the task kind follows from it. Code below the CLI receives these
 dataclasses, never a DictConfig.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
+
+from lstm_overfit.knobs import COUNT, FRACTION, RATE, STRENGTH, ZONEOUT, Range, knob
 
 
 class ConfigError(ValueError):
     """A user mistake in the configuration or the data: one line, exit status 2."""
-
-
-@dataclass(frozen=True)
-class Range:
-    """The values a knob accepts (None: unbounded on that side), and a valid one to suggest."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    example: Any = None  # None: the default
-
-    def holds(self, value: float) -> bool:
-        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def rule(self) -> str:
-        if self.high is None:
-            return f"it must be {'>' if self.low_open else '>='} {self.low:g}"
-        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f"it must be in {left}{self.low:g}, {self.high:g}{right}"
-
-
-COUNT = Range(1)  # a size or a count: at least one
-FRACTION = Range(0, 0.5, low_open=True, high_open=True)  # a share of a series
-STRENGTH = Range(0)  # a regularizer's strength: zero is off
-RATE = Range(0, 1, high_open=True, example=0.5)  # a dropout rate
-ZONEOUT = Range(0, 1, example=0.1)  # a zoneout rate: 1 keeps every unit
-
-
-def knob(default: Any, help: str, range: Range | None = None) -> Any:
-    """A schema field, its one-line description and the values it accepts."""
-    metadata = {"help": help, "range": range}
-    if is_dataclass(default):
-        return field(default_factory=type(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
 
 
 class Task(str, Enum):
@@ -338,15 +303,3 @@ def register_configs() -> None:
     store.store(name="base_config", node=base)
     for name, schema in DATA_SCHEMAS.items():
         store.store(group="dataset", name=name, node=schema)
-
-
-def help_lines(obj: Any, prefix: str = "") -> list[tuple[str, Any, str]]:
-    """(key, value, description) for every leaf knob of a config object, in schema order."""
-    lines = []
-    for f in fields(obj):
-        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
-        if is_dataclass(value):
-            lines += help_lines(value, f"{key}.")
-        else:
-            lines.append((key, value, f.metadata.get("help", "")))
-    return lines

@@ -17,7 +17,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from lstm_overfit.config import Config, help_lines
+from lstm_overfit.config import Config
+from lstm_overfit.knobs import help_lines
 from lstm_overfit.records import EpochRecord, RunSummary
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import DATA_SCHEMAS, Config, ConfigError
-from lstm_overfit.records import FINISHED
+from lstm_overfit.records import finished_summary, read_overrides
 from lstm_overfit.validation import validate
 
 # Above this many jobs, each sweep value is composed once (with the others at their first
@@ -169,15 +169,13 @@ RESUME_SETTINGS = ("train.progress=", "train.num_threads=", "device=")
 
 def resume_overrides(overrides: list[str]) -> list[str] | None:
     """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended."""
-    import yaml
-
     switch = [o for o in overrides if o.startswith("resume=")]
     settings = [o for o in overrides if o.startswith(RESUME_SETTINGS)]
     others = [o for o in overrides if o not in switch and o not in settings]
     value = switch[-1].partition("=")[2]
     folder = Path(value).expanduser()
-    saved = folder / ".hydra" / "overrides.yaml"
-    if not folder.is_dir() or not saved.is_file():
+    saved = read_overrides(folder)
+    if saved is None:
         raise ConfigError(
             f"resume={value} is not a run folder (no .hydra/overrides.yaml in it); point it "
             "at a run's folder, such as outputs/runs/<date>/<time>-<id>"
@@ -188,13 +186,10 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
             f"({' '.join(others)}); only {', '.join(s + '...' for s in RESUME_SETTINGS)} may "
             "change"
         )
-    summary = folder / "summary.json"
-    if summary.is_file():
-        status = json.loads(summary.read_text()).get("status")
-        if status in FINISHED:
-            print(f"lstm-overfit: nothing to resume: the run in {folder} ended ({status})")
-            return None
-    kept = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith("resume=")]
+    if (ended := finished_summary(folder)) is not None:
+        print(f"lstm-overfit: nothing to resume: the run in {folder} ended ({ended['status']})")
+        return None
+    kept = [o for o in saved if not o.startswith("resume=")]
     where = folder.resolve()
     return [*kept, *settings, f"resume={where}", f"hydra.run.dir={where}"]
 

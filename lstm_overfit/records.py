@@ -96,6 +96,26 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
+def read_overrides(folder: Path) -> list[str] | None:
+    """The overrides Hydra saved for the run in `folder`; None if it is not a run folder."""
+    import yaml
+
+    saved = folder / ".hydra" / "overrides.yaml"
+    return (yaml.safe_load(saved.read_text()) or []) if saved.is_file() else None
+
+
+def read_summary(folder: Path) -> dict[str, Any] | None:
+    """The run's summary.json, or None before it has one."""
+    path = folder / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def finished_summary(folder: Path) -> dict[str, Any] | None:
+    """The summary of a run that has ended (and is not to be resumed), else None."""
+    summary = read_summary(folder)
+    return summary if summary and summary.get("status") in FINISHED else None
+
+
 @dataclass
 class EpochRecord:
     """One line of metrics.jsonl."""

@@ -9,7 +9,6 @@ progress or failed are listed with their status.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Iterable
@@ -17,10 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lstm_overfit.config import ConfigError
-from lstm_overfit.records import USABLE
+from lstm_overfit.records import USABLE, read_jsonl, read_overrides, read_summary
 from lstm_overfit.stats import Comparison, paired
 
 # Overrides that say where or how a run executes, not what it computes.
@@ -87,8 +84,6 @@ class Run:
         return self.summary.get(name)
 
     def metrics(self) -> list[dict[str, Any]]:
-        from lstm_overfit.records import read_jsonl
-
         path = self.folder / "metrics.jsonl"
         return read_jsonl(path) if path.exists() else []
 
@@ -101,13 +96,8 @@ def find_runs(paths: Iterable[Path]) -> list[Run]:
             if (where := folder.resolve()) in seen:  # paths that overlap name a run twice
                 continue
             seen.add(where)
-            overrides = {}
-            for item in yaml.safe_load(saved.read_text()) or []:
-                key, _, value = item.partition("=")
-                overrides[key] = value
-            summary_file = folder / "summary.json"
-            summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
-            runs.append(Run(folder, overrides, summary))
+            overrides = dict(item.partition("=")[::2] for item in read_overrides(folder) or [])
+            runs.append(Run(folder, overrides, read_summary(folder)))
     return runs
 
 

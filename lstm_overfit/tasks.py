@@ -97,7 +97,7 @@ class ClassificationTask:
     metric = "acc"
 
     def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
-        self.data, self.train, self.device = data, cfg.train, device
+        self.data, self.loop, self.device = data, cfg.train, device
 
     def train_sample(self, size: int, gen: torch.Generator) -> Sequences:
         """A fixed sample of the training split; all of it where the flipped labels are
@@ -110,7 +110,7 @@ class ClassificationTask:
         return entropy(torch.bincount(self.data.train.labels))
 
     def epoch_batches(self, gen: torch.Generator) -> list[torch.Tensor]:
-        train, size = self.data.train, self.train.batch_size
+        train, size = self.data.train, self.loop.batch_size
         order = torch.randperm(len(train), generator=gen)
         lengths = train.lengths
         batches = []
@@ -141,7 +141,7 @@ class ClassificationTask:
         model.eval()
         loss = torch.zeros((), device=self.device)
         correct = torch.zeros(len(split), dtype=torch.bool, device=self.device)
-        for index in length_batches(split.lengths, self.train.eval_batch_size):
+        for index in length_batches(split.lengths, self.loop.eval_batch_size):
             out, labels, _ = self._forward(model, split, index)
             loss += classification_loss(out.prediction, labels) * len(index)
             correct[index.to(self.device)] = predictions(out.prediction) == labels
@@ -190,7 +190,7 @@ class LanguageModelTask:
 
     def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
         corpus: CorpusData = cfg.dataset
-        self.data, self.train, self.device = data, cfg.train, device
+        self.data, self.loop, self.device = data, cfg.train, device
         self.bptt, self.variable = corpus.bptt, corpus.variable_bptt
         self.train_rows = batchify(data.train, cfg.train.batch_size).to(device)
         self.state: State | None = None
@@ -229,14 +229,14 @@ class LanguageModelTask:
             out.hidden,
             targets.numel(),
             targets.numel(),
-            objective_scale=float(steps) if self.train.lm_sum_over_steps else 1.0,
+            objective_scale=float(steps) if self.loop.lm_sum_over_steps else 1.0,
             lr_scale=steps / self.bptt if self.variable else 1.0,
         )
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: Stream) -> dict[str, float]:
         model.eval()
-        rows = batchify(split, min(self.train.eval_batch_size, max(1, len(split) // 2)))
+        rows = batchify(split, min(self.loop.eval_batch_size, max(1, len(split) // 2)))
         rows = rows.to(self.device)
         state, total, count = None, torch.zeros((), device=self.device), 0
         for start in range(0, rows.shape[1] - 1, self.bptt):
@@ -261,7 +261,7 @@ class ForecastTask:
     metric = "mae"
 
     def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
-        self.data, self.train, self.device = data, cfg.train, device
+        self.data, self.loop, self.device = data, cfg.train, device
 
     def train_sample(self, size: int, gen: torch.Generator) -> Windows:
         return _sample(self.data.train, size, gen)
@@ -272,9 +272,7 @@ class ForecastTask:
         return float((targets - targets.mean()).pow(2).mean())
 
     def epoch_batches(self, gen: torch.Generator) -> list[torch.Tensor]:
-        return list(
-            torch.randperm(len(self.data.train), generator=gen).split(self.train.batch_size)
-        )
+        return list(torch.randperm(len(self.data.train), generator=gen).split(self.loop.batch_size))
 
     def step(self, model: nn.Module, index: torch.Tensor) -> StepResult:
         train = self.data.train
@@ -294,7 +292,7 @@ class ForecastTask:
         model.eval()
         squared = torch.zeros((), device=self.device)
         predicted = []
-        for index in torch.arange(len(split)).split(self.train.eval_batch_size):
+        for index in torch.arange(len(split)).split(self.loop.eval_batch_size):
             targets = split.targets[index].to(self.device)
             prediction = model(split.inputs[index].to(self.device)).prediction
             squared += (prediction - targets).pow(2).sum()
@@ -306,6 +304,14 @@ class ForecastTask:
         """The errors of repeating each window's last value: the naive forecast."""
         repeated = split.last.unsqueeze(1).expand_as(split.target_levels)
         return self.errors(repeated, split)
+
+    def naive_forecast(self) -> dict[str, float]:
+        """Persistence's errors on val and test, for the summary beside the model's."""
+        return {
+            f"{name}_{k}": v
+            for name in ("val", "test")
+            for k, v in self.persistence(getattr(self.data, name)).items()
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -11,10 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lstm_overfit.config import Config
-from lstm_overfit.records import EpochRecord, RunSummary
+from lstm_overfit.records import EpochRecord, RunSummary, read_overrides
 
 # Record fields that are bookkeeping, not metrics.
 NOT_SCALARS = ("epoch", "ended_at")
@@ -50,10 +48,9 @@ class TensorBoardWriter:
 
     def settings(self) -> dict[str, Any]:
         """The run's overrides (as Hydra saved them), or its seed and regularizers."""
-        saved = self.out_dir / ".hydra" / "overrides.yaml"
-        if saved.is_file():
-            items = yaml.safe_load(saved.read_text()) or []
-            settings = dict(item.partition("=")[::2] for item in items)
+        saved = read_overrides(self.out_dir)
+        if saved is not None:
+            settings = dict(item.partition("=")[::2] for item in saved)
         else:
             settings = {f"reg.{k}": v for k, v in self.cfg.reg.active().items()}
         return {"seed": self.cfg.seed, **{k: _hparam(v) for k, v in settings.items()}}

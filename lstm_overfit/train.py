@@ -255,13 +255,7 @@ class TrainingRun:
         )
         last = self.records[-1].task_metrics if self.records else {}
         bayes = self.data.bayes_loss or {}
-        naive = None
-        if isinstance(self.task, ForecastTask):
-            naive = {
-                f"{name}_{k}": v
-                for name in ("val", "test")
-                for k, v in self.task.persistence(getattr(self.data, name)).items()
-            }
+        forecasting = isinstance(self.task, ForecastTask)
         return RunSummary(
             **asdict(curves),
             status=status,
@@ -269,7 +263,7 @@ class TrainingRun:
             bayes_test_loss=bayes.get("test"),
             final_train_acc_clean=last.get("train_acc_clean"),
             final_train_acc_flipped=last.get("train_acc_flipped"),
-            naive_forecast=naive,
+            naive_forecast=self.task.naive_forecast() if forecasting else None,
             pretrained_coverage=self.pretrained_coverage,
             test=test,
             reg=self.cfg.reg.active(),

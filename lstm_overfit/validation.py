@@ -1,37 +1,24 @@
 """Range checks that types cannot express, run on every job before anything is made: each
-knob's own range (declared with it in config.py), then the rules between knobs."""
+knob's own range (declared with it in config.py, see knobs.py), then the rules between knobs."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import fields, is_dataclass
 from typing import Any
 
 from lstm_overfit.config import Config, ConfigError, SyntheticData, Task
+from lstm_overfit.knobs import out_of_range
 
 
 def _out_of_range(key: str, value: Any, rule: str, example: Any) -> ConfigError:
     return ConfigError(f"{key}={value} is out of range: {rule}; try {key}={example}")
 
 
-def check_ranges(obj: Any, prefix: str = "") -> None:
-    """Every knob with a declared range, recursively; None (all there is, or unset) passes."""
-    for f in fields(obj):
-        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
-        if is_dataclass(value):
-            check_ranges(value, f"{key}.")
-            continue
-        bounds = f.metadata.get("range")
-        if bounds is None or value is None or bounds.holds(value):
-            continue
-        example = f.default if bounds.example is None else bounds.example
-        rule = f"{bounds.rule()} ({key}: {f.metadata['help']})"
-        raise _out_of_range(key, value, rule, example)
-
-
 def validate(cfg: Config) -> None:
     """Raises ConfigError naming the key and the fix."""
-    check_ranges(cfg)
+    first = next(out_of_range(cfg), None)
+    if first is not None:
+        raise _out_of_range(*first)
     d, task = cfg.dataset, cfg.dataset.task
     if not math.isfinite(cfg.optim.lr):
         raise _out_of_range("optim.lr", cfg.optim.lr, "it must be a finite number", 1e-3)

@@ -17,9 +17,9 @@ from lstm_overfit.config import (
     SeriesData,
     SyntheticData,
     Task,
-    help_lines,
     register_configs,
 )
+from lstm_overfit.knobs import help_lines
 from lstm_overfit.preflight import compose_config, compose_jobs
 
 register_configs()

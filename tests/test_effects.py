@@ -51,14 +51,23 @@ def short_run(reg: RegConfig, seed: int, out: Path) -> RunSummary:
     return fit(cfg, out)
 
 
+class RunsByPreset(dict):
+    """Each configuration's runs, trained the first time a test asks for them, so that no one
+    test (or fixture) pays for all 33 runs."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, name: str) -> list[RunSummary]:
+        reg = RegConfig() if name == "none" else preset(name)
+        self[name] = [short_run(reg, seed, self.root / f"{name}-{seed}") for seed in SEEDS]
+        return self[name]
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[RunSummary]]:
-    root = tmp_path_factory.mktemp("effects")
-    configs = {"none": RegConfig(), **{name: preset(name) for name in GAP_SHRINKERS}}
-    return {
-        name: [short_run(reg, seed, root / f"{name}-{seed}") for seed in SEEDS]
-        for name, reg in configs.items()
-    }
+def runs(tmp_path_factory: pytest.TempPathFactory) -> RunsByPreset:
+    return RunsByPreset(tmp_path_factory.mktemp("effects"))
 
 
 def mean(runs: list[RunSummary], field: str) -> float:
