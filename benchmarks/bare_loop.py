@@ -2,8 +2,8 @@
 
 Written the way one would by hand: `nn.Embedding`, one multi-layer `nn.LSTM`, dropout, a
 linear head, the optimizer, nothing else: no records, no checks, and no evaluation beyond
-the validation pass a tutorial's loop runs after each epoch (`validate`, timed apart). It trains on
-the same tensors as `lstm-overfit train` with the same overrides (same data, batch order,
+the validation pass a tutorial's loop runs after each epoch (`validate`, timed apart). It
+trains on the same tensors as `lstm-overfit train` with the same overrides (same data, batch order,
 sizes, optimizer, learning rate, clipping). Batches of varying lengths run as the padded
 tensor on CPU, where a packed sequence runs about ten times slower (bucketed batches leave
 little padding, and what it does to the result is ignored here), and packed on CUDA, as the
@@ -60,18 +60,20 @@ class BareModel(nn.Module):
         return self.head(self.dropout(last)), None
 
 
+def classification_batch(split, index: torch.Tensor, device) -> tuple:
+    """(tokens, labels, real tokens, lengths to pack by or None) on the device."""
+    tokens, lengths, labels = split.batch(index)
+    uneven = bool((lengths != tokens.shape[1]).any())
+    packed = lengths if device.type == "cuda" and uneven else None
+    return tokens.to(device), labels.to(device), int(lengths.sum()), packed
+
+
 def epoch_batches(cfg: Config, data, task, gen: torch.Generator, device) -> list[tuple]:
     """The epoch's batches as ready tensors on the device, in the runner's order."""
     if data.task == Task.lm:
         rows = task.train_rows.to(device)
         return [task.window(rows, *window) for window in task.epoch_batches(gen)]
-    batches = []
-    for index in task.epoch_batches(gen):
-        tokens, lengths, labels = data.train.batch(index)
-        uneven = bool((lengths != tokens.shape[1]).any())
-        packed = lengths if device.type == "cuda" and uneven else None
-        batches.append((tokens.to(device), labels.to(device), int(lengths.sum()), packed))
-    return batches
+    return [classification_batch(data.train, index, device) for index in task.epoch_batches(gen)]
 
 
 def validation_batches(cfg: Config, data, task, device) -> list[tuple]:
@@ -82,13 +84,8 @@ def validation_batches(cfg: Config, data, task, device) -> list[tuple]:
         bptt = cfg.dataset.bptt
         columns = rows.shape[1] - 1
         return [task.window(rows, s, min(bptt, columns - s)) for s in range(0, columns, bptt)]
-    batches = []
-    for index in torch.arange(len(data.val)).split(size):
-        tokens, lengths, labels = data.val.batch(index)
-        uneven = bool((lengths != tokens.shape[1]).any())
-        packed = lengths if device.type == "cuda" and uneven else None
-        batches.append((tokens.to(device), labels.to(device), int(lengths.sum()), packed))
-    return batches
+    indices = torch.arange(len(data.val)).split(size)
+    return [classification_batch(data.val, index, device) for index in indices]
 
 
 @torch.no_grad()
