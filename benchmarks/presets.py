@@ -12,8 +12,8 @@ from pathlib import Path
 
 from bare_loop import compose_config
 
+from lstm_overfit.fit import fit
 from lstm_overfit.records import read_jsonl
-from lstm_overfit.train import fit
 
 # (name, overrides, epochs to run; the last one is measured), against the data folder.
 PRESETS = (

@@ -104,7 +104,7 @@ def _job_failed(out_dir: Path, cfg: Config, err: Exception) -> float:
 
 def _run(cfg: Config, out_dir: Path, multirun: bool) -> Any:
     from lstm_overfit.console import RichProgress
-    from lstm_overfit.train import fit
+    from lstm_overfit.fit import fit
 
     resume = cfg.resume is not None
     if cfg.train.progress and not multirun:

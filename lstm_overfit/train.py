@@ -1,10 +1,10 @@
-"""The training loop: fit, evaluate, early stopping, divergence, and the records.
+"""The training loop: one optimizer step, an epoch's training pass, its evaluation, its
+record and its checkpoints.
 
-A run can stop four ways besides completing: early stopping, divergence (a non-finite loss,
-or one above a bound), a signal (SIGINT/SIGTERM: the current batch finishes, then the run
-saves and stops), or an error. summary.json is written in every case. `last.pt` is written
-after every epoch, and mid-epoch when a signal stops the run, with everything needed to
-continue bit for bit (checkpoints.py).
+A signal (SIGINT/SIGTERM) lets the current batch finish; the run then saves `last.pt`
+mid-epoch, with everything needed to continue bit for bit (checkpoints.py), and stops. A
+non-finite loss, or one above the divergence bound, stops it too. `fit.py` runs the epochs
+and records how the run ended.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,8 +20,8 @@ import torch
 from torch import nn
 
 from lstm_overfit.build import build_run, describe
-from lstm_overfit.checkpoints import capture, load_checkpoint, restore, save_checkpoint
-from lstm_overfit.config import Config, Logger, OptimizerName
+from lstm_overfit.checkpoints import capture, save_checkpoint
+from lstm_overfit.config import Config, OptimizerName
 from lstm_overfit.optim import (
     averaged_weights,
     averaging_due,
@@ -30,19 +29,9 @@ from lstm_overfit.optim import (
     epoch_lr,
     set_lr,
 )
-from lstm_overfit.records import (
-    FINISHED,
-    EarlyStopper,
-    EpochRecord,
-    JsonlWriter,
-    RunSummary,
-    atomic_write_json,
-    curve_summary,
-)
+from lstm_overfit.records import EarlyStopper, EpochRecord, JsonlWriter, RunSummary
 from lstm_overfit.regularizers import batch_penalty
-from lstm_overfit.runtime import versions
-from lstm_overfit.stopping import Diverged, Interrupted, stop_on_signals
-from lstm_overfit.tasks import ForecastTask
+from lstm_overfit.stopping import Diverged, Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -239,99 +228,3 @@ class TrainingRun:
         if self.stop_signal is not None:
             raise Interrupted(self.stop_signal)
         return record
-
-    def test_at_best(self) -> dict[str, float] | None:
-        best = self.checkpoints / "best.pt"
-        if not best.exists():
-            return None
-        self.model.load_state_dict(load_checkpoint(best, self.device)["model"])
-        with self.autocast:
-            return self.task.evaluate(self.model, self.data.test)
-
-    def summary(self, status: str, test: dict | None, error: str | None) -> RunSummary:
-        train = self.cfg.train
-        curves = curve_summary(
-            self.records, self.stopper.best_epoch, train.onset_patience, train.onset_min_rise
-        )
-        last = self.records[-1].task_metrics if self.records else {}
-        bayes = self.data.bayes_loss or {}
-        forecasting = isinstance(self.task, ForecastTask)
-        return RunSummary(
-            **asdict(curves),
-            status=status,
-            bayes_val_loss=bayes.get("val"),
-            bayes_test_loss=bayes.get("test"),
-            final_train_acc_clean=last.get("train_acc_clean"),
-            final_train_acc_flipped=last.get("train_acc_flipped"),
-            naive_forecast=self.task.naive_forecast() if forecasting else None,
-            pretrained_coverage=self.pretrained_coverage,
-            test=test,
-            reg=self.cfg.reg.active(),
-            seed=self.cfg.seed,
-            num_threads=self.num_threads,
-            device=str(self.device),
-            error=error,
-            wall_seconds=self.earlier_seconds + time.perf_counter() - self.started,
-            versions=versions(),
-        )
-
-
-def _stopped_early(run: TrainingRun) -> bool:
-    if run.stopper.should_stop:
-        log.info(
-            "early stopping after epoch %d: no better validation loss for %d epochs",
-            run.records[-1].epoch if run.records else 0,
-            run.stopper.patience,
-        )
-    return run.stopper.should_stop
-
-
-def fit(
-    cfg: Config, out_dir: Path, observers: Sequence[Observer] = (), resume: bool = False
-) -> RunSummary:
-    """Train one run into `out_dir` (continuing it with `resume`); return the summary.
-
-    summary.json is written however the run ends. Divergence ends the run with status
-    `diverged`; a signal raises Interrupted and an error re-raises, both after the summary.
-    """
-    observers = list(observers)
-    if cfg.logger == Logger.tensorboard:
-        from lstm_overfit.tensorboard import TensorBoardWriter
-
-        observers.append(TensorBoardWriter(out_dir, cfg))
-    run = TrainingRun(cfg, out_dir, observers)
-    run.checkpoints.mkdir(parents=True, exist_ok=True)
-    if resume:
-        restore(run)
-    status, test, error = "completed", None, None
-    try:
-        with stop_on_signals(run):
-            if _stopped_early(run):
-                status = "stopped_early"
-            else:
-                for epoch in range(run.first_epoch, cfg.train.epochs + 1):
-                    run.run_epoch(epoch)
-                    if _stopped_early(run):
-                        status = "stopped_early"
-                        break
-    except Diverged as err:
-        status, error = "diverged", str(err)
-        log.error("%s; stopping (the best checkpoint so far is kept)", err)
-    except Interrupted:
-        status = "interrupted"
-        raise
-    except BaseException as err:
-        status, error = "failed", f"{type(err).__name__}: {err}"
-        raise
-    finally:
-        if status in FINISHED:
-            test = run.test_at_best()
-        summary = run.summary(status, test, error)
-        atomic_write_json(out_dir / "summary.json", summary.to_dict())
-        if run.records:
-            from lstm_overfit.plots import plot_curves
-
-            plot_curves(run.records, summary, cfg, out_dir / "curves.png")
-        for observer in run.observers:
-            observer.end_run(summary)
-    return summary

@@ -18,8 +18,8 @@ from conftest import CONF
 from omegaconf import OmegaConf
 
 from lstm_overfit.config import Config, RegConfig, SyntheticData
+from lstm_overfit.fit import fit
 from lstm_overfit.records import RunSummary
-from lstm_overfit.train import fit
 
 SEEDS = (0, 1, 2)
 # Each preset at its own strength (conf/reg/NAME.yaml).

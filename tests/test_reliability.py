@@ -214,7 +214,7 @@ def test_disk_full_keeps_earlier_files(tmp_path: Path, monkeypatch) -> None:
     from conftest import tiny_config
 
     import lstm_overfit.records as records
-    from lstm_overfit.train import fit
+    from lstm_overfit.fit import fit
 
     fit(tiny_config(epochs=2), tmp_path)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}

@@ -14,10 +14,10 @@ from conftest import run_main, tiny_config
 from rich.console import Console
 
 from lstm_overfit.console import print_report
+from lstm_overfit.fit import fit
 from lstm_overfit.report import build_report, find_runs
 from lstm_overfit.report_files import report_markdown, write_report
 from lstm_overfit.stats import paired
-from lstm_overfit.train import fit
 
 
 def make_run(root: Path, name: str, overrides: list[str], l2: float = 0.0, seed: int = 0):

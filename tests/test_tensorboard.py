@@ -8,8 +8,8 @@ import pytest
 from conftest import tiny_config
 
 from lstm_overfit.config import Logger
+from lstm_overfit.fit import fit
 from lstm_overfit.records import read_jsonl
-from lstm_overfit.train import fit
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 

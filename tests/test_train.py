@@ -26,9 +26,10 @@ from lstm_overfit.config import (
     Precision,
     SeriesData,
 )
+from lstm_overfit.fit import fit
 from lstm_overfit.records import RunSummary, read_jsonl
 from lstm_overfit.stopping import Interrupted
-from lstm_overfit.train import TrainingRun, fit
+from lstm_overfit.train import TrainingRun
 
 EPOCH_KEYS = {
     "epoch",
