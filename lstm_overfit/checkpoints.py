@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from lstm_overfit.config import Config, ConfigError
+from lstm_overfit.config import Config, UsageError
 from lstm_overfit.records import (
     EarlyStopper,
     EpochRecord,
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 
 
-class CheckpointError(ConfigError):
+class CheckpointError(UsageError):
     """A checkpoint that cannot or must not be loaded: one line, exit status 2."""
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lstm_overfit.config import Config, ConfigError, register_configs
+from lstm_overfit.config import Config, UsageError, register_configs
 from lstm_overfit.records import FAILED, finished_summary
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _mark_ended(out_dir: Path, cfg: Config, status: str, error: str | None = Non
 def _job_failed(out_dir: Path, cfg: Config, err: Exception) -> float:
     """A sweep job's error: logged (with its traceback unless it is a usage mistake), the job
     recorded as failed, and the sweep goes on (its end lists the job and exits with 1)."""
-    log.error("the job failed: %s", err, exc_info=None if isinstance(err, ConfigError) else err)
+    log.error("the job failed: %s", err, exc_info=None if isinstance(err, UsageError) else err)
     if not (out_dir / "summary.json").exists():  # it failed before the loop wrote one
         _mark_ended(out_dir, cfg, "failed", f"{type(err).__name__}: {err}")
     return float("nan")
@@ -136,7 +136,7 @@ def _train_task(dict_cfg: Any) -> float:
             return float("nan") if done["best_val_loss"] is None else done["best_val_loss"]
     try:
         summary = _run(cfg, out_dir, multirun)
-    except ConfigError as err:  # found only once the run started (a checkpoint, say)
+    except UsageError as err:  # found only once the run started (a checkpoint, say)
         if not multirun:
             usage_error(str(err))
         return _job_failed(out_dir, cfg, err)
@@ -207,7 +207,7 @@ def train(argv: list[str]) -> None:
 
         try:
             cfg = compose_config(config_dir(), [o for o in args.overrides if "," not in o])
-        except ConfigError as err:
+        except UsageError as err:
             usage_error(str(err))
         print_train_help(cfg, option_groups(config_dir()))
         return
@@ -218,7 +218,7 @@ def train(argv: list[str]) -> None:
         return
     try:
         checked = plan(config_dir(), args.overrides, args.multirun)
-    except ConfigError as err:
+    except UsageError as err:
         usage_error(str(err))
     if checked is None:
         return

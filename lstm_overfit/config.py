@@ -16,7 +16,7 @@ from typing import Any
 from lstm_overfit.knobs import COUNT, FRACTION, RATE, STRENGTH, ZONEOUT, Range, knob
 
 
-class ConfigError(ValueError):
+class UsageError(ValueError):
     """A user mistake in the configuration or the data: one line, exit status 2."""
 
 

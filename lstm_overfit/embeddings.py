@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstm_overfit.config import ConfigError, EmbeddingConfig
+from lstm_overfit.config import EmbeddingConfig, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def _package_file(name: str) -> Path:
     try:
         dist = importlib.metadata.distribution(GLOVE_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
-        raise ConfigError(
+        raise UsageError(
             f"model.embedding.pretrained={GLOVE_PACKAGE} needs that package: "
             f"pip install {GLOVE_PACKAGE}"
         ) from None
@@ -43,7 +43,7 @@ def _package_words() -> list[str]:
 
 def _open_text(path: Path):
     if not path.is_file():
-        raise ConfigError(
+        raise UsageError(
             f"model.embedding.pretrained={path}: no such file; give a GloVe text file "
             f"or {GLOVE_PACKAGE}"
         )
@@ -56,7 +56,7 @@ def _parse(path: Path, number: int, rest: str, dim: int | None) -> np.ndarray:
     except ValueError:
         vector = None
     if vector is None or not len(vector) or (dim is not None and len(vector) != dim):
-        raise ConfigError(f"{path}: line {number} is not `word` and {dim or 'its'} numbers")
+        raise UsageError(f"{path}: line {number} is not `word` and {dim or 'its'} numbers")
     return vector
 
 
@@ -73,7 +73,7 @@ def _text_vectors(path: Path, wanted: dict[str, int], dim: int) -> dict[str, np.
 
 def vector_size(cfg: EmbeddingConfig) -> int:
     """The size of the pretrained vectors (a file's first line); a missing source is a
-    ConfigError."""
+    UsageError."""
     if cfg.pretrained == GLOVE_PACKAGE:
         return _package_matrix().shape[1]
     path = Path(cfg.pretrained).expanduser()
@@ -86,7 +86,7 @@ def check_pretrained(cfg: EmbeddingConfig, embedding_size: int) -> int:
     """The pretrained source exists and its vectors fit the embedding; returns their size."""
     dim = vector_size(cfg)
     if dim != embedding_size:
-        raise ConfigError(
+        raise UsageError(
             f"model.embedding.pretrained has {dim}-d vectors but model.embedding_size="
             f"{embedding_size}; set model.embedding_size={dim}"
         )
@@ -99,7 +99,7 @@ def load_pretrained(embedding: nn.Module, vocab: list[str], cfg: EmbeddingConfig
     Words without a vector keep their random initialization.
     """
     if not isinstance(embedding, nn.Embedding) or not vocab:
-        raise ConfigError("model.embedding.pretrained needs a data set with a vocabulary")
+        raise UsageError("model.embedding.pretrained needs a data set with a vocabulary")
     wanted = {word: i for i, word in enumerate(vocab)}
     dim = check_pretrained(cfg, embedding.embedding_dim)
     if cfg.pretrained == GLOVE_PACKAGE:

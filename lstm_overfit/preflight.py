@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lstm_overfit.config import DATA_SCHEMAS, Config, ConfigError
+from lstm_overfit.config import DATA_SCHEMAS, Config, UsageError
 from lstm_overfit.records import finished_summary, read_overrides
 from lstm_overfit.validation import validate
 
@@ -38,7 +38,7 @@ def _parse(lines: list[str]) -> list[Any]:
             parsed += parser.parse_overrides([line])
         except OverrideParseException as err:
             problem = _one_line(str(err)).split(" See ")[0]
-            raise ConfigError(
+            raise UsageError(
                 f"cannot parse the override {line!r}: {problem}; write it as KEY=VALUE "
                 "and quote values that hold brackets, commas or spaces"
             ) from None
@@ -125,7 +125,7 @@ def _compose(compose: Any, overrides: list[str], hydra: bool) -> Any:
     try:
         return compose(config_name="config", overrides=overrides, return_hydra_config=hydra)
     except Exception as err:  # Hydra and OmegaConf raise several unrelated types
-        raise ConfigError(describe_compose_error(err)) from None
+        raise UsageError(describe_compose_error(err)) from None
 
 
 def check_runtime(configs: list[Config]) -> None:
@@ -156,7 +156,7 @@ def check_writable(folder: Path) -> None:
             raise NotADirectoryError(f"{existing} is a file")
         tempfile.TemporaryDirectory(dir=existing).cleanup()
     except OSError as err:
-        raise ConfigError(
+        raise UsageError(
             f"cannot create the run folder {folder} ({err.strerror or err}); run from a "
             "writable folder or set hydra.run.dir (hydra.sweep.dir for -m) to one"
         ) from None
@@ -176,12 +176,12 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
     folder = Path(value).expanduser()
     saved = read_overrides(folder)
     if saved is None:
-        raise ConfigError(
+        raise UsageError(
             f"resume={value} is not a run folder (no .hydra/overrides.yaml in it); point it "
             "at a run's folder, such as outputs/runs/<date>/<time>-<id>"
         )
     if others:
-        raise ConfigError(
+        raise UsageError(
             f"resume continues a run with its saved config; drop the other overrides "
             f"({' '.join(others)}); only {', '.join(s + '...' for s in RESUME_SETTINGS)} may "
             "change"
@@ -200,7 +200,7 @@ def resume_sweep_overrides(overrides: list[str]) -> list[str]:
     value = [o for o in overrides if o.startswith("resume=")][-1].partition("=")[2]
     folder = Path(value).expanduser()
     if not (folder / "multirun.yaml").is_file():
-        raise ConfigError(
+        raise UsageError(
             f"resume={value} is not a sweep folder (no multirun.yaml in it); with -m, point it "
             "at a sweep's folder, such as outputs/sweeps/<date>/<time>-<id>"
         )

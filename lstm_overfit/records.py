@@ -104,6 +104,11 @@ def read_overrides(folder: Path) -> list[str] | None:
     return (yaml.safe_load(saved.read_text()) or []) if saved.is_file() else None
 
 
+def as_settings(overrides: list[str]) -> dict[str, str]:
+    """KEY=VALUE overrides as {KEY: VALUE} (the last one of a key wins)."""
+    return dict(item.partition("=")[::2] for item in overrides)
+
+
 def read_summary(folder: Path) -> dict[str, Any] | None:
     """The run's summary.json, or None before it has one."""
     path = folder / "summary.json"

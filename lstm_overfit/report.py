@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lstm_overfit.config import ConfigError
-from lstm_overfit.records import USABLE, read_jsonl, read_overrides, read_summary
+from lstm_overfit.config import UsageError
+from lstm_overfit.records import USABLE, as_settings, read_jsonl, read_overrides, read_summary
 from lstm_overfit.stats import Comparison, paired
 
 # Overrides that say where or how a run executes, not what it computes.
@@ -50,7 +50,7 @@ SHORT = {
 HIGHER_IS_BETTER = {"acc"}
 
 
-class ReportError(ConfigError):
+class ReportError(UsageError):
     """A report that cannot be made as asked: one line, exit status 2."""
 
 
@@ -96,7 +96,7 @@ def find_runs(paths: Iterable[Path]) -> list[Run]:
             if (where := folder.resolve()) in seen:  # paths that overlap name a run twice
                 continue
             seen.add(where)
-            overrides = dict(item.partition("=")[::2] for item in read_overrides(folder) or [])
+            overrides = as_settings(read_overrides(folder) or [])
             runs.append(Run(folder, overrides, read_summary(folder)))
     return runs
 
@@ -186,7 +186,7 @@ class Report:
     thread_counts: list[int]  # distinct torch thread counts of the usable runs
 
     def higher_is_better(self, number: str) -> bool:
-        return number == "test_metric" and self.test_metric in HIGHER_IS_BETTER
+        return _higher_is_better(number, self.test_metric)
 
     @property
     def loss_unit(self) -> str:
@@ -194,8 +194,13 @@ class Report:
         return "(normalized MSE)" if self.test_metric == "mae" else "nats"
 
 
+def _higher_is_better(number: str, test_metric: str | None) -> bool:
+    """Only the test metric can be better higher (accuracy); losses and gaps are better lower."""
+    return number == "test_metric" and test_metric in HIGHER_IS_BETTER
+
+
 def _named_baseline(groups: list[Group], spec: list[str]) -> Group:
-    wanted = dict(item.partition("=")[::2] for item in spec)
+    wanted = as_settings(spec)
     bad = [item for item in spec if "=" not in item]
     if bad:
         raise ReportError(f"--baseline {bad[0]}: write it as KEY=VALUE, such as reg.l2=0.001")
@@ -231,9 +236,10 @@ def build_report(runs: list[Run], baseline: list[str] | None = None) -> Report:
             mine, theirs = group.by_seed(number), base.by_seed(number)
             seeds = sorted(set(mine) & set(theirs))
             if seeds:
-                higher = number == "test_metric" and test_metric in HIGHER_IS_BETTER
                 comparisons[group.key, number] = paired(
-                    [mine[s] for s in seeds], [theirs[s] for s in seeds], higher
+                    [mine[s] for s in seeds],
+                    [theirs[s] for s in seeds],
+                    _higher_is_better(number, test_metric),
                 )
     threads = sorted({r.summary.get("num_threads") for g in groups for r in g.usable} - {None})
     return Report(groups, base, reason, test_metric, comparisons, threads)

@@ -8,14 +8,14 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 
 import lstm_overfit
-from lstm_overfit.config import ConfigError, Device, Precision
+from lstm_overfit.config import Device, Precision, UsageError
 
 
 def resolve_device(device: Device) -> torch.device:
     if device == Device.auto:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == Device.cuda and not torch.cuda.is_available():
-        raise ConfigError("device=cuda but no CUDA device is available; use device=auto or cpu")
+        raise UsageError("device=cuda but no CUDA device is available; use device=auto or cpu")
     return torch.device(device.value)
 
 
@@ -38,7 +38,7 @@ def autocast_for(precision: Precision, device: torch.device) -> AbstractContextM
     if precision == Precision.fp32:
         return nullcontext()
     if device.type == "cpu" and not cpu_has_bf16():
-        raise ConfigError(
+        raise UsageError(
             "train.precision=bf16 needs a CUDA device or a CPU with native bf16 (AVX-512 BF16 "
             "or AMX), and this CPU has neither: use train.precision=fp32"
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import Config
-from lstm_overfit.records import EpochRecord, RunSummary, read_overrides
+from lstm_overfit.records import EpochRecord, RunSummary, as_settings, read_overrides
 
 # Record fields that are bookkeeping, not metrics.
 NOT_SCALARS = ("epoch", "ended_at")
@@ -50,7 +50,7 @@ class TensorBoardWriter:
         """The run's overrides (as Hydra saved them), or its seed and regularizers."""
         saved = read_overrides(self.out_dir)
         if saved is not None:
-            settings = dict(item.partition("=")[::2] for item in saved)
+            settings = as_settings(saved)
         else:
             settings = {f"reg.{k}": v for k, v in self.cfg.reg.active().items()}
         return {"seed": self.cfg.seed, **{k: _hparam(v) for k, v in settings.items()}}

@@ -11,12 +11,12 @@ from conftest import CONF, run_main
 from lstm_overfit.cli import register_resolvers
 from lstm_overfit.config import (
     Config,
-    ConfigError,
     CorpusData,
     ReviewsData,
     SeriesData,
     SyntheticData,
     Task,
+    UsageError,
     register_configs,
 )
 from lstm_overfit.knobs import help_lines
@@ -181,7 +181,7 @@ def test_unknown_command_and_top_level_help(tmp_path: Path) -> None:
 
 
 def test_config_error_is_a_value_error() -> None:
-    assert issubclass(ConfigError, ValueError)
+    assert issubclass(UsageError, ValueError)
 
 
 def test_the_readmes_error_examples_are_what_a_user_sees(tmp_path: Path) -> None:

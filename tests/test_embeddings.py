@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from lstm_overfit.config import ConfigError, EmbeddingConfig
+from lstm_overfit.config import EmbeddingConfig, UsageError
 from lstm_overfit.embeddings import GLOVE_PACKAGE, load_pretrained
 
 VOCAB = ["<pad>", "<unk>", "the", "king", "zzzunknownword"]
@@ -32,12 +32,12 @@ def test_glove_text_file_fills_known_rows_and_reports_coverage(tmp_path: Path) -
 def test_dimension_mismatch_says_which_size_to_use(tmp_path: Path) -> None:
     glove = tmp_path / "glove.txt"
     glove.write_text("the 0.1 0.2 0.3\n")
-    with pytest.raises(ConfigError, match="set model.embedding_size=3"):
+    with pytest.raises(UsageError, match="set model.embedding_size=3"):
         load_pretrained(nn.Embedding(5, 4), VOCAB, EmbeddingConfig(pretrained=str(glove)))
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(UsageError, match="no such file"):
         load_pretrained(nn.Embedding(5, 3), VOCAB, EmbeddingConfig(pretrained=str(tmp_path / "x")))
 
 

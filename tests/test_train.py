@@ -19,12 +19,12 @@ from lstm_overfit.build import default_train_sample_size
 from lstm_overfit.checkpoints import load_checkpoint
 from lstm_overfit.config import (
     Config,
-    ConfigError,
     CorpusData,
     Device,
     OptimizerName,
     Precision,
     SeriesData,
+    UsageError,
 )
 from lstm_overfit.fit import fit
 from lstm_overfit.records import RunSummary, read_jsonl
@@ -188,7 +188,7 @@ def test_bf16_is_refused_on_a_cpu_without_native_bf16(tmp_path: Path, monkeypatc
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
     cfg = tiny_config(epochs=1)
     cfg.device, cfg.train.precision = Device.cpu, Precision.bf16
-    with pytest.raises(ConfigError, match="needs a CUDA device or a CPU with native bf16"):
+    with pytest.raises(UsageError, match="needs a CUDA device or a CPU with native bf16"):
         fit(cfg, tmp_path)
 
 

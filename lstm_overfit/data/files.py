@@ -9,10 +9,10 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from lstm_overfit.config import ConfigError
+from lstm_overfit.config import UsageError
 
 
-class DataError(ConfigError):
+class DataError(UsageError):
     """A data file that is missing, unreadable or malformed: one line, exit status 2."""
 
 
