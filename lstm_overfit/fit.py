@@ -2,8 +2,9 @@
 
 A run can stop four ways besides completing: early stopping, divergence (a non-finite loss,
 or one above a bound), a signal (SIGINT/SIGTERM: the current batch finishes, then the run
-saves and stops), or an error. summary.json is written in every case, with the test split
-scored at the best checkpoint where the run finished, and the curves' plot beside it.
+saves and stops), or an error. Once the run is built, summary.json is written however it
+ends, with the test split scored at the best checkpoint where the run finished; the curves'
+plot goes beside it when at least one epoch finished.
 """
 
 from __future__ import annotations

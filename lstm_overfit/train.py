@@ -1,10 +1,9 @@
 """The training loop: one optimizer step, an epoch's training pass, its evaluation, its
 record and its checkpoints.
 
-A signal (SIGINT/SIGTERM) lets the current batch finish; the run then saves `last.pt`
-mid-epoch, with everything needed to continue bit for bit (checkpoints.py), and stops. A
-non-finite loss, or one above the divergence bound, stops it too. `fit.py` runs the epochs
-and records how the run ended.
+`last.pt` is written after every epoch with everything needed to continue bit for bit
+(checkpoints.py); a signal that lands before an epoch's last batch writes it mid-epoch,
+after the current batch. `fit.py` runs the epochs and records how the run ended.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ SUM_KEYS = ("loss", "penalty", "grad_norm", "worst")
 
 
 class Observer(Protocol):
-    """Follows the loop: the progress bar, the TensorBoard writer."""
+    """Follows the run's epochs and its end: the progress bar, the TensorBoard writer."""
 
     def start_epoch(self, epoch: int, num_batches: int) -> None: ...
 
