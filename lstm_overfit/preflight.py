@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import DATA_SCHEMAS, Config, UsageError
-from lstm_overfit.records import finished_summary, read_overrides
+from lstm_overfit.records import as_settings, finished_summary, read_overrides
 from lstm_overfit.validation import validate
 
 # Above this many jobs, each sweep value is composed once (with the others at their first
@@ -172,7 +172,7 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
     switch = [o for o in overrides if o.startswith("resume=")]
     settings = [o for o in overrides if o.startswith(RESUME_SETTINGS)]
     others = [o for o in overrides if o not in switch and o not in settings]
-    value = switch[-1].partition("=")[2]
+    value = as_settings(switch)["resume"]
     folder = Path(value).expanduser()
     saved = read_overrides(folder)
     if saved is None:
@@ -197,7 +197,7 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
 def resume_sweep_overrides(overrides: list[str]) -> list[str]:
     """`-m ... resume=SWEEP_DIR`: the same sweep again, into SWEEP_DIR. Its jobs that ended
     are skipped; the others continue from their last checkpoint or start."""
-    value = [o for o in overrides if o.startswith("resume=")][-1].partition("=")[2]
+    value = as_settings(overrides)["resume"]
     folder = Path(value).expanduser()
     if not (folder / "multirun.yaml").is_file():
         raise UsageError(
