@@ -252,15 +252,15 @@ def report(argv: list[str]) -> None:
         if not path.is_dir():
             usage_error(f"{path}: no such folder; give run or sweep folders")
     from lstm_overfit.console import print_report
-    from lstm_overfit.report import ReportError, build_report, find_runs
+    from lstm_overfit.report import build_report, find_runs
     from lstm_overfit.report_files import write_report
 
-    runs = find_runs(args.paths)
-    if not runs:
-        usage_error(f"no runs under {', '.join(map(str, args.paths))} (no .hydra/overrides.yaml)")
-    try:
+    try:  # a damaged run folder, a baseline that matches nothing
+        runs = find_runs(args.paths)
+        if not runs:
+            usage_error(f"no runs under {', '.join(map(str, args.paths))} (no .hydra/config.yaml)")
         built = build_report(runs, args.baseline)
-    except ReportError as err:
+    except UsageError as err:
         usage_error(str(err))
     out = args.out or args.paths[0]
     print_report(built, write_report(built, out), out)

@@ -114,28 +114,34 @@ WIDE_REPORT = 140
 def print_report(
     report: Report, written: list[str], out: Path, console: Console | None = None
 ) -> None:
-    """The headline, then the table: every column where the terminal is wide, else the
-    configuration, its runs and the paired differences (report.md always has them all)."""
-    from lstm_overfit.report_files import headline, table_rows, warnings
+    """Per data set its headline, then its table: every column where the terminal is wide,
+    else the stratum, the configuration, its seeds and the paired differences (report.md
+    always has them all)."""
+    from lstm_overfit.report_files import family_line, headline, table_rows, warnings
 
     console = console or Console()
-    for line in headline(report):
-        console.print(line)
+    if family := family_line(report):
+        console.print(family)
     for warning in warnings(report):
         console.print(warning, style="bold yellow")
-    rows = table_rows(report)
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    if console.width < WIDE_REPORT:
-        columns = [c for c in columns if c in ("configuration", "n") or c.startswith("Δ")]
-    table = Table(title="against the baseline: mean difference [95% interval] over seeds")
-    for column in columns:
-        table.add_column(
-            column, overflow="fold", max_width=28 if column == "configuration" else None
-        )
-    for row in rows:
-        style = "bold green" if row.get(columns[-1]) == "baseline" else None
-        table.add_row(*(row.get(c, "") for c in columns), style=style)
-    console.print(table)
+    for section in report.sections:
+        console.print(f"\n[bold]{section.title}[/bold]")
+        for line in headline(report, section):
+            console.print(line)
+        rows = table_rows(report, section)
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        if console.width < WIDE_REPORT:
+            keep = ("configuration", "n", *section.context_keys)
+            columns = [c for c in columns if c in keep or c.startswith("Δ")]
+        table = Table(title="against the baseline: mean difference [95% interval] over seeds")
+        for column in columns:
+            table.add_column(
+                column, overflow="fold", max_width=36 if column == "configuration" else None
+            )
+        for row in rows:
+            style = "bold green" if row.get(columns[-1]) == "baseline" else None
+            table.add_row(*(row.get(c, "") for c in columns), style=style)
+        console.print(table)
     console.print(f"written to {out}: {', '.join(written)}")
 
 

@@ -1,10 +1,19 @@
 """Aggregate runs and sweeps: which regularizer, how strong, how sure.
 
-Reads every run folder under the given paths (a folder with `.hydra/overrides.yaml`), joins
-its summary.json with its overrides, and groups runs that differ only in `seed`. Each
-configuration is compared with a baseline seed by seed (stats.py): the unregularized
-configuration, one named with `--baseline KEY=VALUE...`, or else the best one. Runs still in
-progress or failed are listed with their status.
+Reads every run folder under the given paths (a folder with `.hydra/config.yaml`) and
+compares only like with like:
+
+- runs on different data sets are never compared: each data set is a section of its own;
+- within a data set, runs that differ only in `seed` form one configuration;
+- configurations that differ in keys other than the regularizer settings (training-set
+  size, model size, epochs...) fall into separate strata, one per value of those keys, and
+  each configuration is compared with the baseline of its own stratum, seed by seed (stats.py):
+  the unregularized configuration, one named with `--baseline KEY=VALUE...`, or else the best;
+- every number is the composed config's value, so `reg.l2=1e-3` and `reg.l2=0.001` are one
+  configuration.
+
+Holm's adjustment runs over every comparison the report makes. Runs still in progress or
+failed are listed with their status.
 """
 
 from __future__ import annotations
@@ -16,21 +25,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lstm_overfit.config import UsageError
-from lstm_overfit.records import USABLE, as_settings, read_jsonl, read_overrides, read_summary
-from lstm_overfit.stats import Comparison, paired
+from lstm_overfit.config import RegConfig, UsageError
+from lstm_overfit.records import USABLE, read_jsonl, read_overrides, read_summary
+from lstm_overfit.stats import FAMILY_ERROR, Comparison, holm, paired
 
-# Overrides that say where or how a run executes, not what it computes.
+# Config keys that say where or how a run executes, not what it computes.
 NOT_CONFIGURATION = (
-    "sweep",
     "seed",
     "resume",
     "logger",
+    "device",
     "dataset.path",
     "dataset.cache_dir",
     "train.progress",
     "train.num_threads",
-    "device",
 )
 # The numbers compared, each with its name in sentences. Lower is better for each but the
 # test metric, whose direction depends on the metric (HIGHER_IS_BETTER).
@@ -48,16 +56,36 @@ SHORT = {
     "test_metric": "Δ test",
 }
 HIGHER_IS_BETTER = {"acc"}
+REG_DEFAULTS = {f"reg.{k}": v for k, v in vars(RegConfig()).items()}
 
 
 class ReportError(UsageError):
     """A report that cannot be made as asked: one line, exit status 2."""
 
 
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as {dotted.key: value}; lists become tuples, so values compare."""
+    if isinstance(node, dict):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: tuple(node) if isinstance(node, list) else node}
+
+
+def fmt_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclass
 class Run:
     folder: Path
-    overrides: dict[str, str]
+    config: dict[str, Any]  # the composed config, flattened
+    overrides: list[str]  # as typed, for summary.csv and --baseline's config groups
     summary: dict[str, Any] | None  # None while the run is in progress
 
     @property
@@ -65,13 +93,13 @@ class Run:
         return "running" if self.summary is None else self.summary["status"]
 
     @property
-    def settings(self) -> dict[str, str]:
-        """The overrides that change what the run computes."""
-        return {k: v for k, v in self.overrides.items() if k.lstrip("+") not in NOT_CONFIGURATION}
+    def settings(self) -> dict[str, Any]:
+        """The config keys that change what the run computes."""
+        return {k: v for k, v in self.config.items() if k not in NOT_CONFIGURATION}
 
     @property
     def seed(self) -> int | None:
-        return None if self.summary is None else self.summary.get("seed")
+        return self.config.get("seed")
 
     def number(self, name: str) -> float | None:
         if self.summary is None:
@@ -89,15 +117,23 @@ class Run:
 
 
 def find_runs(paths: Iterable[Path]) -> list[Run]:
+    import yaml
+
     runs, seen = [], set()
     for path in paths:
-        for saved in sorted(path.rglob(".hydra/overrides.yaml")):
+        for saved in sorted(path.rglob(".hydra/config.yaml")):
             folder = saved.parent.parent
             if (where := folder.resolve()) in seen:  # paths that overlap name a run twice
                 continue
             seen.add(where)
-            overrides = as_settings(read_overrides(folder) or [])
-            runs.append(Run(folder, overrides, read_summary(folder)))
+            try:
+                config = flatten(yaml.safe_load(saved.read_text()) or {})
+            except yaml.YAMLError:
+                raise ReportError(
+                    f"{saved} is damaged (not YAML); delete the run folder {folder} or "
+                    "leave it out of the report"
+                ) from None
+            runs.append(Run(folder, config, read_overrides(folder) or [], read_summary(folder)))
     return runs
 
 
@@ -105,23 +141,30 @@ def find_runs(paths: Iterable[Path]) -> list[Run]:
 class Group:
     """The runs of one configuration, over seeds."""
 
-    settings: dict[str, str]
+    settings: dict[str, Any]
     runs: list[Run] = field(default_factory=list)
-    label: str = ""  # the settings that set it apart from the other configurations
 
     @property
     def key(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in sorted(self.settings.items())) or "(defaults)"
+        return " ".join(f"{k}={fmt_value(v)}" for k, v in sorted(self.settings.items()))
+
+    @property
+    def reg(self) -> dict[str, Any]:
+        """The regularizer settings that differ from the defaults (all off)."""
+        return {
+            k: v
+            for k, v in self.settings.items()
+            if k.startswith("reg.") and v != REG_DEFAULTS.get(k)
+        }
+
+    @property
+    def label(self) -> str:
+        """The regularizers switched on, as KEY=VALUE, or `none`: one label everywhere."""
+        return " ".join(f"{k}={fmt_value(v)}" for k, v in self.reg.items()) or "none"
 
     @property
     def usable(self) -> list[Run]:
         return [r for r in self.runs if r.status in USABLE]
-
-    @property
-    def reg(self) -> dict[str, Any]:
-        for run in self.usable:
-            return run.summary["reg"]
-        return {}
 
     def by_seed(self, name: str) -> dict[int, float]:
         """The number of each usable run, by seed (of two runs with one seed, the last)."""
@@ -147,99 +190,196 @@ class Group:
         return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
-def group_runs(runs: list[Run]) -> list[Group]:
-    """Groups by configuration, sorted by mean best validation loss, each labelled by the
-    settings not every configuration shares."""
-    groups: dict[str, Group] = {}
-    for run in runs:
-        group = Group(run.settings)
-        groups.setdefault(group.key, group).runs.append(run)
-    if not groups:
-        return []
-    # What every configuration with finished runs shares says nothing about any of them.
-    finished = [g for g in groups.values() if g.usable] or list(groups.values())
-    shared = set.intersection(*(set(g.settings.items()) for g in finished))
-    for group in groups.values():
-        own = sorted(set(group.settings.items()) - shared)
-        only_reg = all(k.lstrip("+") == "reg" or k.startswith("reg.") for k, _ in own)
-        if not own:
-            group.label = "(defaults)" if group.reg else "none"
-        elif group.usable and not group.reg and only_reg:  # such as reg={} or reg.l2=0
-            group.label = "none"
-        else:
-            group.label = " ".join(f"{k}={v}" for k, v in own)
-
-    def order(group: Group) -> tuple:
-        best = group.stats("best_val_loss")
-        return (best is None, best[0] if best else math.inf, group.key)
-
-    return sorted(groups.values(), key=order)
+def _by_best_val_loss(group: Group) -> tuple:
+    best = group.stats("best_val_loss")
+    return (best is None, best[0] if best else math.inf, group.key)
 
 
 @dataclass
-class Report:
-    groups: list[Group]
-    baseline: Group | None
-    baseline_reason: str  # why this baseline: the unregularized, the named or the best one
-    test_metric: str | None  # acc, ppl, mae: the name of the test metric the runs report
-    comparisons: dict[tuple[str, str], Comparison]  # (group key, number) -> vs baseline
-    thread_counts: list[int]  # distinct torch thread counts of the usable runs
+class Stratum:
+    """The configurations that share every setting but the regularizers'."""
+
+    context: dict[str, Any]  # the values of the section's non-regularizer keys that vary
+    groups: list[Group]  # sorted by mean best validation loss
+    baseline: Group | None = None
+    baseline_reason: str = ""
+
+    @property
+    def label(self) -> str:
+        return " ".join(f"{k}={fmt_value(v)}" for k, v in self.context.items())
+
+
+@dataclass
+class Section:
+    """The runs of one data set."""
+
+    dataset: str
+    strata: list[Stratum]
+    varying: list[str]  # config keys whose values differ between its configurations
+    shared: dict[str, Any]  # the settings every configuration has
+    test_metric: str | None  # acc, ppl, mae: the name of the test metric its runs report
+
+    @property
+    def groups(self) -> list[Group]:
+        return [g for s in self.strata for g in s.groups]
+
+    @property
+    def context_keys(self) -> list[str]:
+        return [k for k in self.varying if not k.startswith("reg.")]
 
     def higher_is_better(self, number: str) -> bool:
-        return _higher_is_better(number, self.test_metric)
+        """Only the test metric can be better higher (accuracy); losses and gaps are lower."""
+        return number == "test_metric" and self.test_metric in HIGHER_IS_BETTER
 
     @property
     def loss_unit(self) -> str:
         """Cross-entropy is in nats; a forecaster's loss is the MSE of normalized values."""
         return "(normalized MSE)" if self.test_metric == "mae" else "nats"
 
+    @property
+    def title(self) -> str:
+        """Data set, model, epochs and what varies: what a plot must say to read alone."""
+        s = self.shared
+        if "model.hidden_size" in s and "model.num_layers" in s:
+            both = " bidirectional" if s.get("model.bidirectional") else ""
+            model = f"LSTM {s['model.num_layers']}x{s['model.hidden_size']}{both}"
+        else:
+            model = "LSTM of several sizes"
+        epochs = f"{s['train.epochs']} epochs" if "train.epochs" in s else "epochs vary"
+        varies = ", ".join(_varying_names(self.varying)) or "seed only"
+        return f"{self.dataset} · {model} · {epochs} · varies: {varies}"
 
-def _higher_is_better(number: str, test_metric: str | None) -> bool:
-    """Only the test metric can be better higher (accuracy); losses and gaps are better lower."""
-    return number == "test_metric" and test_metric in HIGHER_IS_BETTER
+
+def _varying_names(keys: list[str]) -> list[str]:
+    """What varies, in words: the regularizer settings as one item, other keys by name."""
+    names = [k for k in keys if not k.startswith("reg.")]
+    return (["regularizer"] if len(names) < len(keys) else []) + names
 
 
-def _named_baseline(groups: list[Group], spec: list[str]) -> Group:
-    wanted = as_settings(spec)
-    bad = [item for item in spec if "=" not in item]
-    if bad:
-        raise ReportError(f"--baseline {bad[0]}: write it as KEY=VALUE, such as reg.l2=0.001")
+@dataclass
+class Report:
+    sections: list[Section]
+    comparisons: dict[tuple[str, str], Comparison]  # (group key, number) -> vs its baseline
+    adjusted: dict[tuple[str, str], float]  # Holm's p-value of each comparison that has one
+    thread_counts: list[int]  # distinct torch thread counts of the usable runs
+
+    @property
+    def groups(self) -> list[Group]:
+        return [g for section in self.sections for g in section.groups]
+
+    def survives(self, key: tuple[str, str]) -> bool:
+        """The comparison's difference stands after Holm's adjustment over all of them."""
+        return self.adjusted.get(key, 1.0) < FAMILY_ERROR
+
+
+def _section(dataset: str, groups: list[Group]) -> Section:
+    finished = [g for g in groups if g.usable] or groups
+    keys = sorted({k for g in finished for k in g.settings})
+    varying = [k for k in keys if len({repr(g.settings.get(k)) for g in finished}) > 1]
+    shared = {k: finished[0].settings[k] for k in keys if k not in varying}
+    context_keys = [k for k in varying if not k.startswith("reg.")]
+    strata: dict[str, Stratum] = {}
     for group in groups:
-        settings = {k.lstrip("+"): v for k, v in group.settings.items()}
-        if all(settings.get(k.lstrip("+")) == v for k, v in wanted.items()) and group.usable:
-            return group
-    keys = "; ".join(g.key for g in groups)
-    raise ReportError(
-        f"--baseline {' '.join(spec)} matches no configuration with finished runs; "
-        f"the configurations are: {keys}"
-    )
+        context = {k: group.settings.get(k) for k in context_keys}
+        strata.setdefault(repr(sorted(context.items(), key=str)), Stratum(context, []))
+        strata[repr(sorted(context.items(), key=str))].groups.append(group)
+    tests = [r.summary["test"] for g in groups for r in g.usable if r.summary.get("test")]
+    test_metric = next((k for k in tests[0] if k != "loss"), None) if tests else None
+    ordered = sorted(strata.values(), key=lambda s: [str(v) for v in s.context.values()])
+    for stratum in ordered:
+        stratum.groups.sort(key=_by_best_val_loss)
+    numeric = all(is_number(v) or v is None for s in ordered for v in s.context.values())
+    if numeric:  # training-set sizes and the like in their numeric order
+        ordered.sort(key=lambda s: [(v is None, v or 0) for v in s.context.values()])
+    return Section(dataset, ordered, varying, shared, test_metric)
+
+
+def _parsed(items: list[str]) -> list[tuple[str, Any]]:
+    """KEY=VALUE items as (key without +, parsed value): numbers as numbers, lists as tuples."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for item in items:
+        try:
+            (override,) = parser.parse_overrides([item])
+        except OverrideParseException:
+            raise ReportError(
+                f"--baseline {item}: write it as KEY=VALUE, such as reg.l2=0.001"
+            ) from None
+        value = override.value()
+        parsed.append((override.key_or_group, tuple(value) if isinstance(value, list) else value))
+    return parsed
+
+
+def _matches(group: Group, wanted: list[tuple[str, Any]]) -> bool:
+    """Every KEY=VALUE holds: a config key against the composed value, a config group (such
+    as +reg=l2) against the overrides its runs were made with."""
+    for key, value in wanted:
+        if key in group.settings:
+            if group.settings[key] != value:
+                return False
+        elif not all((key, value) in _parsed_overrides(run) for run in group.runs):
+            return False
+    return True
+
+
+def _parsed_overrides(run: Run) -> list[tuple[str, Any]]:
+    return _parsed([o for o in run.overrides if "=" in o])
+
+
+def _choose_baselines(sections: list[Section], baseline: list[str] | None) -> None:
+    wanted = _parsed(baseline) if baseline else None
+    found = False
+    for stratum in (s for section in sections for s in section.strata):
+        usable = [g for g in stratum.groups if g.usable]
+        if wanted is not None:
+            named = [g for g in usable if _matches(g, wanted)]
+            stratum.baseline = named[0] if named else None
+            stratum.baseline_reason = "named with --baseline" if named else ""
+            found = found or bool(named)
+        elif unregularized := [g for g in usable if not g.reg]:
+            stratum.baseline, stratum.baseline_reason = (
+                unregularized[0],
+                "the unregularized configuration",
+            )
+        elif usable:
+            stratum.baseline = usable[0]
+            stratum.baseline_reason = "no unregularized configuration: the best by validation loss"
+    if wanted is not None and not found:
+        keys = "; ".join(g.label for section in sections for g in section.groups)
+        raise ReportError(
+            f"--baseline {' '.join(baseline or [])} matches no configuration with finished "
+            f"runs; the configurations are: {keys}"
+        )
 
 
 def build_report(runs: list[Run], baseline: list[str] | None = None) -> Report:
-    groups = group_runs(runs)
-    if baseline:
-        base, reason = _named_baseline(groups, baseline), "named with --baseline"
-    else:
-        unregularized = [g for g in groups if g.usable and not g.reg]
-        if unregularized:
-            base, reason = unregularized[0], "the unregularized configuration"
-        else:
-            base = next((g for g in groups if g.usable), None)
-            reason = "no unregularized configuration: the best by validation loss"
-    tests = [r.summary.get("test") for g in groups for r in g.usable if r.summary.get("test")]
-    test_metric = next((k for k in tests[0] if k != "loss"), None) if tests else None
+    by_dataset: dict[str, dict[str, Group]] = {}
+    for run in runs:
+        groups = by_dataset.setdefault(str(run.config.get("dataset.name", "?")), {})
+        group = Group(run.settings)
+        groups.setdefault(group.key, group).runs.append(run)
+    sections = [_section(name, list(groups.values())) for name, groups in by_dataset.items()]
+    sections.sort(key=lambda s: s.dataset)
+    _choose_baselines(sections, baseline)
     comparisons = {}
-    for group in groups:
-        if base is None or group is base:
-            continue
-        for number in COMPARED:
-            mine, theirs = group.by_seed(number), base.by_seed(number)
-            seeds = sorted(set(mine) & set(theirs))
-            if seeds:
-                comparisons[group.key, number] = paired(
-                    [mine[s] for s in seeds],
-                    [theirs[s] for s in seeds],
-                    _higher_is_better(number, test_metric),
-                )
-    threads = sorted({r.summary.get("num_threads") for g in groups for r in g.usable} - {None})
-    return Report(groups, base, reason, test_metric, comparisons, threads)
+    for section in sections:
+        for stratum in section.strata:
+            base = stratum.baseline
+            for group in stratum.groups:
+                if base is None or group is base:
+                    continue
+                for number in COMPARED:
+                    mine, theirs = group.by_seed(number), base.by_seed(number)
+                    if seeds := sorted(set(mine) & set(theirs)):
+                        comparisons[group.key, number] = paired(
+                            [mine[s] for s in seeds],
+                            [theirs[s] for s in seeds],
+                            section.higher_is_better(number),
+                        )
+    tested = [k for k, c in comparisons.items() if c.p_value is not None]
+    adjusted = dict(zip(tested, holm([comparisons[k].p_value for k in tested]), strict=True))
+    threads = sorted({r.summary.get("num_threads") for r in runs if r.status in USABLE} - {None})
+    return Report(sections, comparisons, adjusted, threads)

@@ -1,5 +1,6 @@
-"""What a report writes: report.md (its opening sentences, its table), summary.csv and the
-plots; the terminal shows the same sentences and a narrower table (console.py)."""
+"""What a report writes: report.md (per data set its opening sentences and its table),
+summary.csv and the plots; the terminal shows the same sentences and a narrower table
+(console.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.records import atomic_write_text
-from lstm_overfit.report import COMPARED, SHORT, Group, Report, Run
-from lstm_overfit.stats import BOOTSTRAP_RESAMPLES, MIN_SEEDS_FOR_INTERVAL, Comparison
+from lstm_overfit.report import COMPARED, SHORT, Group, Report, Run, Section, Stratum
+from lstm_overfit.stats import (
+    BOOTSTRAP_RESAMPLES,
+    FAMILY_ERROR,
+    MIN_SEEDS_FOR_INTERVAL,
+    Comparison,
+)
 
 
-def _number_name(report: Report, number: str) -> str:
+def _number_name(section: Section, number: str) -> str:
     if number == "test_metric":
-        return f"the test {report.test_metric or 'metric'}"
+        return f"the test {section.test_metric or 'metric'}"
     return COMPARED[number]
 
 
@@ -23,46 +29,115 @@ def _signed(x: float) -> str:
     return f"{x:+.1f}" if abs(x) >= 100 else f"{x:+.4f}"
 
 
-def fmt_interval(c: Comparison) -> str:
-    """The mean difference with its interval (* where it excludes zero), or its seed count
-    where there are too few seeds for one."""
+def fmt_interval(c: Comparison, survives: bool = False) -> str:
+    """The mean difference with its interval (* where it excludes zero, † where that holds
+    after Holm's adjustment), or its seed count where there are too few seeds for one."""
     if c.low is None:
         return f"{_signed(c.mean)} (n={c.seeds})"
-    star = "*" if c.excludes_zero else ""
-    return f"{_signed(c.mean)} [{_signed(c.low)}, {_signed(c.high)}]{star}"
+    marks = ("*" if c.excludes_zero else "") + ("†" if survives else "")
+    return f"{_signed(c.mean)} [{_signed(c.low)}, {_signed(c.high)}]{marks}"
 
 
-def headline(report: Report) -> list[str]:
-    """One sentence per compared number: which configuration does best, and how sure."""
-    base = report.baseline
-    if base is None:
-        return ["No configuration has finished runs to compare."]
-    lines = [f"Baseline: {base.label} ({report.baseline_reason})."]
-    if len(report.groups) == 1:
+def _where(stratum: Stratum) -> str:
+    return f" at {stratum.label}" if stratum.label else ""
+
+
+def _baseline_line(section: Section) -> str:
+    named = {(s.baseline.label, s.baseline_reason) for s in section.strata if s.baseline}
+    if not named:
+        return "Baseline: none has finished runs, so nothing is compared."
+    if len(section.strata) == 1:
+        ((label, reason),) = named
+        return f"Baseline: {label} ({reason})."
+    keys = ", ".join(section.context_keys)
+    missing = [s.label for s in section.strata if s.baseline is None]
+    text = (
+        f"Runs differ in {keys} besides the regularizers, so each configuration is compared "
+        f"only with the baseline of the same {keys}: "
+        + "; ".join(f"{label} ({reason})" for label, reason in sorted(named))
+        + "."
+    )
+    if missing:
+        text += f" Not compared (no baseline): {'; '.join(missing)}."
+    return text
+
+
+def _finding(report: Report, section: Section, stratum: Stratum, group: Group, number: str) -> str:
+    c = report.comparisons[group.key, number]
+    base = stratum.baseline
+    verb = "raises" if c.mean > 0 else "lowers"
+    unit = "" if number == "test_metric" else f" {section.loss_unit}"
+    what = _number_name(section, number)
+    sure = f"better on {c.better} of {c.seeds} seeds"
+    if c.low is None:
+        return (
+            f"{group.label} {verb} {what} against {base.label}{_where(stratum)} by "
+            f"{_signed(c.mean)}{unit} on average, {sure} (too few seeds for an interval)."
+        )
+    p = report.adjusted[group.key, number]
+    return (
+        f"{group.label} {verb} {what} against {base.label}{_where(stratum)}: "
+        f"{_signed(c.mean)} [{_signed(c.low)}, {_signed(c.high)}]{unit}, {sure} "
+        f"(Holm-adjusted p = {p:.2g})."
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def family_line(report: Report) -> str:
+    """How many comparisons the report makes and how many findings survive Holm."""
+    tested = len(report.adjusted)
+    if not tested:
+        return ""
+    held = [k for k in report.adjusted if report.survives(k)]
+    better = 0
+    for key in held:
+        section = next(s for s in report.sections if any(g.key == key[0] for g in s.groups))
+        c = report.comparisons[key]
+        better += (c.mean > 0) == section.higher_is_better(key[1])
+    return (
+        f"{tested} comparisons with a 95% interval; with Holm's adjustment over all of them "
+        f"(a {FAMILY_ERROR:.0%} chance of any false finding), {len(held)} hold: "
+        f"{_count(better, 'improvement')} and {_count(len(held) - better, 'harm')}, marked † "
+        "in the table."
+    )
+
+
+def headline(report: Report, section: Section) -> list[str]:
+    """The baseline, then one sentence per compared number: the largest improvement that
+    holds after Holm's adjustment, or that none does."""
+    lines = [_baseline_line(section)]
+    strata = [s for s in section.strata if s.baseline is not None and len(s.groups) > 1]
+    if not strata:
         return lines
     for number in COMPARED:
-        found = [(g, report.comparisons.get((g.key, number))) for g in report.groups]
-        found = [(g, c) for g, c in found if c is not None]
+        sign = 1 if section.higher_is_better(number) else -1
+        found = [
+            (sign * report.comparisons[g.key, number].mean, s, g)
+            for s in strata
+            for g in s.groups
+            if (g.key, number) in report.comparisons
+        ]
         if not found:
             continue
-        sign = 1 if report.higher_is_better(number) else -1
-        group, c = max(found, key=lambda gc: sign * gc[1].mean)
-        what = _number_name(report, number)
-        if sign * c.mean <= 0:
-            lines.append(f"No configuration improves {what} on {base.label} on average.")
+        held = [f for f in found if (f[2].key, number) in report.adjusted]
+        if held:  # intervals: only what survives the adjustment is stated
+            held = [f for f in held if report.survives((f[2].key, number))]
+        else:  # too few seeds for any interval: the largest mean change, said to be that
+            held = found
+        held = [f for f in held if f[0] > 0]
+        what = _number_name(section, number)
+        if not held:
+            bases = sorted({s.baseline.label for s in strata})
+            lines.append(
+                f"No configuration improves {what} against {' or '.join(bases)} "
+                "distinguishably once adjusted for the number of comparisons."
+            )
             continue
-        verb, way = ("raises", 1) if c.mean > 0 else ("lowers", -1)
-        unit = "" if number == "test_metric" else f" {report.loss_unit}"
-        size = f"{abs(c.mean):.3g}"
-        if c.low is not None:  # the interval of the change's size, in the verb's direction
-            low, high = sorted((way * c.low, way * c.high))
-            size += f" [{low:.3g}, {high:.3g}]"
-        sure = f"better on {c.better} of {c.seeds} seeds"
-        if c.low is None:
-            sure += " (too few seeds for an interval)"
-        elif not c.excludes_zero:
-            sure += "; the interval includes zero: not distinguishable"
-        lines.append(f"{group.label} {verb} {what} by {size}{unit} against {base.label}, {sure}.")
+        _, stratum, group = max(held, key=lambda f: f[0])
+        lines.append(_finding(report, section, stratum, group, number))
     return lines
 
 
@@ -71,26 +146,33 @@ def _mean_sd(group: Group, number: str) -> str:
     return "-" if stats is None else f"{stats[0]:.4g} ± {stats[1]:.2g}"
 
 
-def table_rows(report: Report) -> list[dict[str, str]]:
-    """One row per configuration: its numbers over seeds and its paired differences."""
+def table_rows(report: Report, section: Section) -> list[dict[str, str]]:
+    """One row per configuration: what sets its stratum apart, its numbers over seeds and
+    its paired differences from its stratum's baseline."""
     rows = []
-    for group in report.groups:
-        row = {
-            "configuration": group.label,
-            "runs": group.statuses(),
-            "n": str(len(group.usable)),
-            "best val loss": _mean_sd(group, "best_val_loss"),
-            "final val loss": _mean_sd(group, "final_val_loss"),
-            "gap at best": _mean_sd(group, "gap_at_best"),
-            f"test {report.test_metric or 'metric'}": _mean_sd(group, "test_metric"),
-        }
-        if group.by_seed("final_train_acc_flipped"):
-            row["flipped memorized"] = _mean_sd(group, "final_train_acc_flipped")
-        for number in COMPARED:
-            c = report.comparisons.get((group.key, number))
-            name = SHORT[number] + (f" {report.test_metric}" if number == "test_metric" else "")
-            row[name] = "baseline" if group is report.baseline else (fmt_interval(c) if c else "-")
-        rows.append(row)
+    for stratum in section.strata:
+        for group in stratum.groups:
+            row = {k: str(v) for k, v in stratum.context.items()}
+            row |= {
+                "configuration": group.label,
+                "runs": group.statuses(),
+                "n": str(len(group.usable)),
+                "best val loss": _mean_sd(group, "best_val_loss"),
+                "final val loss": _mean_sd(group, "final_val_loss"),
+                "gap at best": _mean_sd(group, "gap_at_best"),
+                f"test {section.test_metric or 'metric'}": _mean_sd(group, "test_metric"),
+            }
+            if group.by_seed("final_train_acc_flipped"):
+                row["flipped memorized"] = _mean_sd(group, "final_train_acc_flipped")
+            for number in COMPARED:
+                key = (group.key, number)
+                c = report.comparisons.get(key)
+                test = f" {section.test_metric}" if number == "test_metric" else ""
+                if group is stratum.baseline:
+                    row[SHORT[number] + test] = "baseline"
+                else:
+                    row[SHORT[number] + test] = fmt_interval(c, report.survives(key)) if c else "-"
+            rows.append(row)
     return rows
 
 
@@ -113,44 +195,55 @@ def warnings(report: Report) -> list[str]:
     return found
 
 
-def report_markdown(report: Report) -> str:
-    rows = table_rows(report)
+def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
     header = list(dict.fromkeys(k for row in rows for k in row))
-    if report.comparisons:  # the seeds the paired intervals rest on
-        n = min(c.seeds for c in report.comparisons.values())
-    else:
-        n = min((len(g.by_seed("best_val_loss")) for g in report.groups), default=0)
-    lines = ["# Sweep report", "", *headline(report), ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+        *("| " + " | ".join(row.get(h, "") for h in header) + " |" for row in rows),
+    ]
+
+
+def report_markdown(report: Report) -> str:
+    lines = ["# Sweep report", ""]
+    if len(report.sections) > 1:
+        names = ", ".join(s.dataset for s in report.sections)
+        lines += [f"Runs on {len(report.sections)} data sets ({names}), each reported apart.", ""]
+    if family := family_line(report):
+        lines += [family, ""]
     for warning in warnings(report):
         lines += [f"**{warning}**", ""]
+    seeds = [c.seeds for c in report.comparisons.values()]
     lines += [
         "Mean ± std over the n usable runs (completed or stopped early) of each "
         "configuration, sorted by best validation loss. Δ columns: the mean paired "
-        "difference from the baseline over the seeds both have, with its 95% Student t "
-        "interval; * marks an interval that excludes zero."
+        "difference from the baseline over the seeds both have (negative: lower), with its "
+        "95% Student t interval; * marks an interval that excludes zero, † a difference that "
+        "still holds after Holm's adjustment over all the comparisons."
         + (
             f" With fewer than {MIN_SEEDS_FOR_INTERVAL} seeds no interval is given: it would "
             "not mean anything."
-            if n < MIN_SEEDS_FOR_INTERVAL
+            if seeds and min(seeds) < MIN_SEEDS_FOR_INTERVAL
             else ""
         ),
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + " --- |" * len(header),
     ]
-    lines += ["| " + " | ".join(row.get(h, "") for h in header) + " |" for row in rows]
+    for section in report.sections:
+        lines += [f"## {section.title}", "", *headline(report, section), ""]
+        lines += [*_markdown_table(table_rows(report, section)), ""]
     boots = [(k, c) for k, c in report.comparisons.items() if c.boot_low is not None]
     if boots:
         lines += [
-            "",
             f"Percentile bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples of the seeds), beside the "
             "t interval:",
             "",
         ]
-        for (key, number), c in boots:
-            label = next(g.label for g in report.groups if g.key == key)
-            lines.append(f"- {label}, {number}: [{c.boot_low:+.3g}, {c.boot_high:+.3g}]")
-    return "\n".join(lines) + "\n"
+        labels = {g.key: g.label for g in report.groups}
+        lines += [
+            f"- {labels[key]}, {n}: [{c.boot_low:+.3g}, {c.boot_high:+.3g}]"
+            for (key, n), c in boots
+        ]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 SUMMARY_COLUMNS = (
@@ -174,43 +267,54 @@ SUMMARY_COLUMNS = (
 )
 
 
-def summary_csv(runs: list[Run]) -> str:
-    """One row per run: its overrides as columns, then its summary's keys (each once)."""
-    override_keys = sorted({k for run in runs for k in run.overrides})
-    columns = [*override_keys, *(k for k in SUMMARY_COLUMNS if k not in override_keys)]
+def summary_csv(report: Report) -> str:
+    """One row per run: its data set and configuration, the config keys that vary, then its
+    summary's numbers."""
+    varying = sorted({k for section in report.sections for k in section.varying})
+    columns = ["dataset", "configuration", *varying, *SUMMARY_COLUMNS]
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, extrasaction="ignore")
     writer.writeheader()
-    for run in runs:
-        summary = run.summary or {}
-        row: dict[str, Any] = {k: summary.get(k, "") for k in SUMMARY_COLUMNS}
-        row.update({k: run.overrides.get(k, "") for k in override_keys})
-        test_loss, test_metric = run.number("test_loss"), run.number("test_metric")
-        row.update(
-            status=run.status,
-            test_loss="" if test_loss is None else test_loss,
-            test_metric="" if test_metric is None else test_metric,
-            folder=str(run.folder),
-        )
-        writer.writerow(row)
+    for section in report.sections:
+        for group in section.groups:
+            for run in group.runs:
+                writer.writerow(_csv_row(run, section, group, varying))
     return out.getvalue()
+
+
+def _csv_row(run: Run, section: Section, group: Group, varying: list[str]) -> dict[str, Any]:
+    summary = run.summary or {}
+    row: dict[str, Any] = {k: summary.get(k, "") for k in SUMMARY_COLUMNS}
+    row.update({k: run.config.get(k, "") for k in varying})
+    test_loss, test_metric = run.number("test_loss"), run.number("test_metric")
+    row.update(
+        dataset=section.dataset,
+        configuration=group.label,
+        status=run.status,
+        seed=run.seed,
+        test_loss="" if test_loss is None else test_loss,
+        test_metric="" if test_metric is None else test_metric,
+        folder=str(run.folder),
+    )
+    return row
 
 
 def write_report(report: Report, out: Path) -> list[str]:
     """Write summary.csv, report.md and the plots into `out`; return the names written.
 
-    The plots against strength are drawn only when some configuration has one regularizer
-    at a strength (a sweep over seeds alone has none); stale ones are removed.
+    Each data set gets its plots (their names start with the data set's where there are
+    several); plots an earlier report left that this one does not draw are removed.
     """
-    from lstm_overfit import plots
+    from lstm_overfit import report_plots
 
     out.mkdir(parents=True, exist_ok=True)
-    runs = [run for group in report.groups for run in group.runs]
-    atomic_write_text(out / "summary.csv", summary_csv(runs))
+    atomic_write_text(out / "summary.csv", summary_csv(report))
     atomic_write_text(out / "report.md", report_markdown(report))
     written = ["summary.csv", "report.md"]
-    written += plots.plot_strengths(report.groups, report.baseline, out)
-    if any(g.usable for g in report.groups):
-        plots.plot_overlay(report.groups, out / "curves_overlay.png")
-        written.append("curves_overlay.png")
+    several = len(report.sections) > 1
+    for section in report.sections:
+        written += report_plots.plot_section(section, out, f"{section.dataset}_" if several else "")
+    for stale in report_plots.existing_plots(out):
+        if stale.name not in written:
+            stale.unlink()
     return written

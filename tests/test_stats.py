@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lstm_overfit.stats import Comparison, paired, t_quantile
+from lstm_overfit.stats import Comparison, holm, paired, t_quantile
 
 # Two-sided 95% critical values of Student's t (any statistics textbook's table).
 T_TABLE = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 9: 2.262, 19: 2.093, 30: 2.042, 120: 1.980}
@@ -31,7 +31,7 @@ def test_paired_interval_by_hand() -> None:
 
 def test_too_few_seeds_give_no_interval() -> None:
     c = paired([1.0, 2.0], [1.5, 1.5], higher_is_better=True)
-    assert c == Comparison(0.0, None, None, None, None, 2, 1) and not c.excludes_zero
+    assert c == Comparison(0.0, None, None, None, None, 2, 1, None) and not c.excludes_zero
 
 
 def test_an_interval_that_includes_zero_is_not_called_a_difference() -> None:
@@ -46,3 +46,29 @@ def test_from_ten_seeds_a_seeded_bootstrap_stands_beside_the_t_interval() -> Non
     assert c.boot_low is not None and c.boot_low < c.mean < c.boot_high
     assert paired(values, base, True) == c  # seeded: the same interval every time
     assert abs(c.boot_low - c.low) < 0.05 and abs(c.boot_high - c.high) < 0.05
+
+
+def test_the_p_value_is_the_paired_t_tests() -> None:
+    # d = (1, 2, 3): mean 2, sd 1, t = 2 / (1 / sqrt 3) = 3.4641 on 2 degrees of freedom; for
+    # df = 2, P(|T| > t) = 1 - t / sqrt(2 + t^2) exactly.
+    c = paired([2.0, 3.0, 4.0], [1.0, 1.0, 1.0], higher_is_better=True)
+    t = 2 * math.sqrt(3)
+    assert c.p_value == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-9)
+    # At the interval's edge the p-value is 0.05: the two say the same thing.
+    edge = t_quantile(0.95, 3) * 1.0 / math.sqrt(4)
+    d = [edge - 1.5, edge - 0.5, edge + 0.5, edge + 1.5]  # sd = 1.29: rescale to 1
+    scale = math.sqrt(sum((x - edge) ** 2 for x in d) / 3)
+    d = [edge + (x - edge) / scale for x in d]
+    assert paired(d, [0.0] * 4, True).p_value == pytest.approx(0.05, rel=1e-6)
+    assert paired([1.0, 2.0], [0.0, 0.0], True).p_value is None  # too few seeds
+    assert paired([1.5, 1.5, 1.5], [1.0, 1.0, 1.0], True).p_value == 0.0  # no spread
+
+
+def test_holm_by_hand() -> None:
+    # Sorted p: 0.01, 0.02, 0.03, 0.04 times 4, 3, 2, 1 = 0.04, 0.06, 0.06, 0.04 -> made
+    # monotone: 0.04, 0.06, 0.06, 0.06; returned in the order given.
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # capped
+    assert holm([]) == []
+    # One comparison is not adjusted at all.
+    assert holm([0.03]) == [0.03]
