@@ -175,13 +175,18 @@ def plot_strengths(section: Section, name: str, path: Path) -> None:
     panels = _strength_panels(section)
     strata = [s for s in section.strata if any(g in s.groups for gs in panels.values() for g in gs)]
     several = len(strata) > 1
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(4.2 * len(panels) + 2.5, 4.2), sharey=True, squeeze=False
+    columns = min(len(panels), 4)
+    rows = -(-len(panels) // columns)
+    fig, grid = plt.subplots(
+        rows, columns, figsize=(4.2 * columns + 2.5, 3.6 * rows + 0.8), sharey=True, squeeze=False
     )
+    axes = grid.flatten()
+    for unused in axes[len(panels) :]:
+        unused.set_visible(False)
     number_colours = dict(zip(numbers, colours(len(numbers)), strict=True))
     stratum_colours = dict(zip(range(len(strata)), colours(len(strata)), strict=True))
     seeds: set[int] = set()
-    for ax, (knob, groups) in zip(axes[0], panels.items(), strict=True):
+    for ax, (knob, groups) in zip(axes, panels.items(), strict=False):
         xs = []
         for i, stratum in enumerate(strata):
             mine = [g for g in groups if g in stratum.groups]
@@ -211,14 +216,16 @@ def plot_strengths(section: Section, name: str, path: Path) -> None:
                         label=f"{where}{what}, {base.label}",
                     )
         _set_x(ax, knob, xs)
-    axes[0][0].set_ylabel(f"{ylabel} ({section.loss_unit})")
+    for row in grid:
+        row[0].set_ylabel(f"{ylabel} ({section.loss_unit})")
     n = "-".join(map(str, sorted({min(seeds), max(seeds)}))) if seeds else "0"
     fig.suptitle(
         f"{section.title}\nmean over {n} seeds per point; error bars ±1 std over them; thin "
         "lines: the baseline",
         fontsize="medium",
     )
-    _legend_beside(axes[0][-1])
+    _legend_beside(grid[0][-1])
+    fig.tight_layout()
     save(fig, path)
 
 
