@@ -78,16 +78,20 @@ def plot_curves(
             markeredgewidth=2,
             label=f"best epoch ({best})",
         )
-    if onset is not None:
+    if onset is not None:  # a marker just below the point, clear of the best epoch's ring
+        from matplotlib.transforms import offset_copy
+
         ax.axvline(onset, color="tab:purple", linestyle=":", linewidth=1.5)
-        ax.annotate(
-            "",
-            (onset, val[epochs.index(onset)]),
-            xytext=(0, 28),
-            textcoords="offset points",
-            arrowprops={"arrowstyle": "->", "color": "tab:purple", "linewidth": 1.5},
+        below = offset_copy(ax.transData, fig=fig, y=-16, units="points")
+        ax.plot(
+            onset,
+            val[epochs.index(onset)],
+            "^:",
+            color="tab:purple",
+            markersize=9,
+            transform=below,
+            label=f"overfit onset ({onset})",
         )
-        ax.plot([], [], ":", color="tab:purple", label=f"overfit onset ({onset})")
     if summary.bayes_val_loss is not None:
         ax.axhline(summary.bayes_val_loss, color="grey", linestyle="-.", label="Bayes floor (val)")
     ax.set_ylabel("loss")

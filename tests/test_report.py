@@ -388,3 +388,30 @@ def test_a_damaged_config_is_one_line(tmp_path: Path) -> None:
     result = run_main("report", str(tmp_path / "runs"), cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "config.yaml is damaged" in result.stderr
+
+
+def test_a_runs_curves_show_best_epoch_and_onset_apart_when_they_coincide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lstm_overfit import plots
+    from lstm_overfit.records import EpochRecord, RunSummary
+
+    figures: dict[str, Any] = {}
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.__setitem__(path.name, fig))
+    losses = [(0.7, 0.7), (0.5, 0.6), (0.3, 0.65), (0.2, 0.7), (0.1, 0.8)]
+    records = [
+        EpochRecord(e, t, t, 0.0, v, v - t, 1e-3, 1.0, 1.0, 1.0, 0.1, 0.0)
+        for e, (t, v) in enumerate(losses, 1)
+    ]
+    summary = RunSummary(best_epoch=2, overfit_onset_epoch=2)
+    plots.plot_curves(records, summary, tiny_config(), tmp_path / "curves.png")
+    ax = figures["curves.png"].axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "best epoch (2)" in legend and "overfit onset (2)" in legend
+    markers = {line.get_label(): line for line in ax.get_lines()}
+    best, onset = markers["best epoch (2)"], markers["overfit onset (2)"]
+    assert best.get_marker() != onset.get_marker() and best.get_color() != onset.get_color()
+    # Drawn at different heights on the figure, though at the same point of the data.
+    assert (
+        best.get_transform().transform((2, 0.6))[1] != onset.get_transform().transform((2, 0.6))[1]
+    )
