@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lstm_overfit.config import Config
+from lstm_overfit.config import Config, Task
 from lstm_overfit.data.load import load_data
 from lstm_overfit.data.splits import TaskData
 from lstm_overfit.embeddings import load_pretrained
@@ -94,12 +94,19 @@ def build_run(cfg: Config) -> RunParts:
     )
 
 
+# What one item of a split is, by task: a language model's splits are token streams.
+SPLIT_UNITS = {Task.classify: "examples", Task.lm: "tokens", Task.forecast: "windows"}
+
+
 def describe(cfg: Config, parts: RunParts) -> str:
-    """The run's first log line: its data, model, device and threads."""
+    """The run's first log line: its data, model, device, threads and regularizers."""
     data = parts.data
+    threads = f"{parts.num_threads} torch thread{'s' if parts.num_threads != 1 else ''}"
+    active = cfg.reg.active()
+    regs = ", ".join(f"{name}={value}" for name, value in active.items()) or "none"
     return (
         f"data {cfg.dataset.name} ({data.task.value}): {len(data.train)} train / "
-        f"{len(data.val)} val / {len(data.test)} test examples; model: "
+        f"{len(data.val)} val / {len(data.test)} test {SPLIT_UNITS[data.task]}; model: "
         f"{sum(p.numel() for p in parts.model.parameters())} parameters on {parts.device}, "
-        f"{parts.num_threads} torch threads; regularizers: {cfg.reg.active() or 'none'}"
+        f"{threads}; regularizers: {regs}"
     )

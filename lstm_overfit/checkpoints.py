@@ -62,15 +62,25 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     """A checkpoint's contents, loaded safely; raises CheckpointError naming the problem."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
+    damaged = CheckpointError(
+        f"{path}: is damaged or cut short, not a readable checkpoint; delete the run folder "
+        "and run it again"
+    )
+    # torch.save writes a zip archive; anything else (garbage, a truncated file that lost its
+    # central directory) would reach torch's legacy unpickler and read as pickled code.
+    if not zipfile.is_zipfile(path):
+        raise damaged
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as err:
+        if "GLOBAL" not in str(err):  # not a refused class: damaged bytes inside the archive
+            raise damaged from None
         raise CheckpointError(
             f"{path}: holds pickled objects beyond tensors and plain data; refusing to load "
             "it, since unpickling could run code"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(f"{path}: is not a readable checkpoint ({err})") from None
+    except Exception:  # damaged bytes fail in many ways (zip, pickle, decoding, storage)
+        raise damaged from None
     if not isinstance(saved, dict) or "model" not in saved:
         raise CheckpointError(f"{path}: is not an lstm-overfit checkpoint")
     return saved

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lstm_overfit.config import Config, UsageError, register_configs
-from lstm_overfit.records import FAILED, finished_summary
+from lstm_overfit.records import FAILED, as_settings, finished_summary
 
 log = logging.getLogger(__name__)
 
 USAGE = """\
 usage: lstm-overfit COMMAND [ARGS...]
+       lstm-overfit --version
 
 Train LSTMs and measure how they overfit, with and without regularization.
 
@@ -27,6 +28,10 @@ commands:
                            (`lstm-overfit train --help` lists every config group and key)
   report PATH... [--baseline KEY=VALUE...] [--out DIR]
                            tables and plots over run and sweep folders
+
+options:
+  -h, --help               this help
+  --version                the installed version
 
 examples:
   lstm-overfit train                            the default run: synthetic data, CPU
@@ -54,6 +59,18 @@ def config_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "conf"
+
+
+def installed_version() -> str:
+    """The installed distribution's version (the package's own in a bare source checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lstm-overfit")
+    except PackageNotFoundError:
+        import lstm_overfit
+
+        return lstm_overfit.__version__
 
 
 def usage_error(message: str) -> NoReturn:
@@ -120,6 +137,7 @@ def _train_task(dict_cfg: Any) -> float:
     from omegaconf import OmegaConf
 
     from lstm_overfit.console import print_summary
+    from lstm_overfit.preflight import sweep_resume_command
     from lstm_overfit.stopping import Interrupted
 
     hydra_cfg = HydraConfig.get()
@@ -141,11 +159,19 @@ def _train_task(dict_cfg: Any) -> float:
             usage_error(str(err))
         return _job_failed(out_dir, cfg, err)
     except Interrupted as stop:
-        print(
-            f"lstm-overfit: interrupted by {stop}: the run saved its place; continue it with "
-            f"`lstm-overfit train resume={out_dir}`",
-            file=sys.stderr,
-        )
+        if multirun:  # the sweep is what continues: its finished jobs are skipped
+            again = sweep_resume_command(Path(hydra_cfg.sweep.dir))
+            print(
+                f"lstm-overfit: interrupted by {stop}: the job saved its place; continue the "
+                f"sweep with `{again}`",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"lstm-overfit: interrupted by {stop}: the run saved its place; continue it "
+                f"with `lstm-overfit train resume={out_dir}`",
+                file=sys.stderr,
+            )
         sys.exit(128 + stop.signum)
     except KeyboardInterrupt:  # before the loop took over the signal
         _mark_ended(out_dir, cfg, "interrupted")
@@ -197,7 +223,7 @@ def _run_hydra(argv: list[str]) -> None:
 def train(argv: list[str]) -> None:
     from hydra._internal.utils import get_args_parser
 
-    from lstm_overfit.preflight import compose_config, option_groups, plan
+    from lstm_overfit.preflight import compose_config, option_groups, plan, sweep_resume_command
 
     args = get_args_parser().parse_intermixed_args(argv)  # overrides before and after -m
     register_configs()
@@ -211,6 +237,13 @@ def train(argv: list[str]) -> None:
             usage_error(str(err))
         print_train_help(cfg, option_groups(config_dir()))
         return
+    if args.multirun and args.cfg:  # Hydra raises a bare ValueError for these
+        usage_error(
+            "--cfg shows one job's config, not a sweep's; drop -m (and give each key one "
+            "value) to see one job's config"
+        )
+    if args.multirun and args.info:
+        usage_error("--info cannot be combined with -m; drop -m")
     # Hydra's own inspections, and a user's own config folder, go to Hydra as they are.
     inspecting = args.hydra_help or args.cfg or args.info or args.shell_completion
     if inspecting or args.config_dir or args.config_path or args.config_name:
@@ -225,8 +258,16 @@ def train(argv: list[str]) -> None:
     flags = [a for a in argv if a not in args.overrides]
     try:
         _run_hydra([*flags, *checked])
-    except KeyboardInterrupt:
-        print("lstm-overfit: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # before a job's loop took over the signal
+        sweep = as_settings(checked).get("hydra.sweep.dir") if args.multirun else None
+        if sweep and (Path(sweep) / "multirun.yaml").is_file():
+            print(
+                f"lstm-overfit: interrupted; continue the sweep with "
+                f"`{sweep_resume_command(Path(sweep))}`",
+                file=sys.stderr,
+            )
+        else:
+            print("lstm-overfit: interrupted", file=sys.stderr)
         sys.exit(130)
 
 
@@ -273,6 +314,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, end="")
+        return
+    if args[0] == "--version":
+        print(f"lstm-overfit {installed_version()}")
         return
     command, rest = args[0], args[1:]
     if command not in COMMANDS:

@@ -79,6 +79,7 @@ def compose_jobs(config_dir: Path, overrides: list[str], multirun: bool) -> tupl
     from omegaconf import OmegaConf
 
     parsed = _parse(overrides)
+    check_reg_overrides(parsed)
     plain = [o.input_line for o in parsed if not o.is_sweep_override()]
     sweeps = {o.get_key_element(): _values(o) for o in parsed if o.is_sweep_override()}
     firsts = [values[0] for values in sweeps.values()]
@@ -92,6 +93,7 @@ def compose_jobs(config_dir: Path, overrides: list[str], multirun: bool) -> tupl
             params = OmegaConf.to_container(params) if params is not None else {}
             lines = [f"{key}={value}" for key, value in params.items() if key not in sweeps]
             for override in _parse(lines):
+                check_reg_overrides([override])
                 sweeps[override.get_key_element()] = _values(override)
         for job in job_overrides(plain, list(sweeps.values())):
             cfg: Config = OmegaConf.to_object(_compose(compose, job, hydra=False))
@@ -100,11 +102,45 @@ def compose_jobs(config_dir: Path, overrides: list[str], multirun: bool) -> tupl
     return configs, output
 
 
+def check_reg_overrides(parsed: list[Any]) -> None:
+    """Regularizers are added in one +reg list: Hydra refuses a second +reg with a hint that
+    does not apply, and takes a name listed twice as once (a slip that would go unseen)."""
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    given = [o for o in parsed if o.key_or_group == "reg" and not o.is_delete()]
+    if len(given) > 1:
+        values = [o.value() for o in given]
+        names = [n for v in values for n in (v if isinstance(v, list) else [v])]
+        # Plain names merge into the fix itself; a sweep among them gets an example.
+        fix = (
+            f": '+reg=[{','.join(dict.fromkeys(names))}]'"
+            if all(isinstance(n, str) for n in names)
+            else ", such as '+reg=[l2,dropout]'"
+        )
+        times = "twice" if len(given) == 2 else f"{len(given)} times"
+        raise UsageError(
+            f"+reg is given {times} ({' '.join(o.input_line for o in given)}); stack "
+            f"regularizers in one list{fix}"
+        )
+    for override in given:
+        value = override.value()
+        for choice in value.list if isinstance(value, ChoiceSweep) else [value]:
+            names = choice if isinstance(choice, list) else [choice]
+            twice = sorted({str(n) for n in names if names.count(n) > 1})
+            if twice:
+                once = ",".join(map(str, dict.fromkeys(names)))
+                raise UsageError(
+                    f"'{override.input_line}' lists {', '.join(twice)} more than once; list "
+                    f"each regularizer once ([{once}])"
+                )
+
+
 def compose_config(config_dir: Path, overrides: list[str]) -> Config:
     """One job's config, for `train --help`."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    check_reg_overrides(_parse(overrides))
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         return OmegaConf.to_object(_compose(compose, overrides, hydra=False))
 
@@ -189,6 +225,7 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
     if (ended := finished_summary(folder)) is not None:
         print(f"lstm-overfit: nothing to resume: the run in {folder} ended ({ended['status']})")
         return None
+    check_checkpoints(folder)
     kept = [o for o in saved if not o.startswith("resume=")]
     where = folder.resolve()
     return [*kept, *settings, f"resume={where}", f"hydra.run.dir={where}"]
@@ -204,7 +241,43 @@ def resume_sweep_overrides(overrides: list[str]) -> list[str]:
             f"resume={value} is not a sweep folder (no multirun.yaml in it); with -m, point it "
             "at a sweep's folder, such as outputs/sweeps/<date>/<time>-<id>"
         )
+    for job in sorted(p for p in folder.iterdir() if read_overrides(p) is not None):
+        if finished_summary(job) is None:  # the jobs to continue: their files must load
+            check_checkpoints(job)
     return [*overrides, f"hydra.sweep.dir={folder.resolve()}"]
+
+
+def check_checkpoints(folder: Path) -> None:
+    """The checkpoints a run continues from load: a damaged one stops the command with one
+    line now, not once the run has started."""
+    from lstm_overfit.checkpoints import load_checkpoint, load_run_state
+
+    last, best = folder / "checkpoints" / "last.pt", folder / "checkpoints" / "best.pt"
+    if last.exists():
+        load_run_state(last)
+    if best.exists():
+        load_checkpoint(best)
+
+
+# Overrides the CLI adds to every sweep it runs, or Hydra to every multirun.
+PINNED = ("resume=", "hydra.sweep.dir=", "hydra.mode=")
+
+
+def sweep_resume_command(sweep_dir: Path) -> str:
+    """The command that continues the sweep in `sweep_dir`: its own overrides, read from the
+    multirun.yaml Hydra saved there, with resume=SWEEP_DIR."""
+    import shlex
+
+    import yaml
+
+    resume = f"resume={shlex.quote(str(sweep_dir))}"
+    saved = sweep_dir / "multirun.yaml"
+    try:
+        overrides = yaml.safe_load(saved.read_text())["hydra"]["overrides"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return f"the same command with {resume}"
+    given = [o for o in [*overrides["task"], *overrides["hydra"]] if not o.startswith(PINNED)]
+    return shlex.join(["lstm-overfit", "train", "-m", *given]) + f" {resume}"
 
 
 def plan(config_dir: Path, overrides: list[str], multirun: bool) -> list[str] | None:
@@ -258,13 +331,29 @@ def describe_compose_error(err: Exception) -> str:
         return f"unknown {group} option '{name}'; valid options: {options}"
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
         key = str(cause.full_key)
-        close = difflib.get_close_matches(key, _known_keys(key), n=1)
+        known = _known_keys(key)
+        if key in known:  # a key of another kind of data set
+            group = key.partition(".")[0]
+            return (
+                f"unknown key '{key}' for this {group}: only other kinds of {group} have it; "
+                "drop it (`lstm-overfit train --help` lists the keys)"
+            )
+        close = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else "; check the spelling"
         return f"unknown key '{key}'{hint} (`lstm-overfit train --help` lists the keys)"
     if isinstance(cause, ValidationError) and cause.full_key:
         problem = str(cause.msg).splitlines()[0]
         return f"{cause.full_key}: {problem}; give a value of the right type"
     message = str(err)
+    # A preset that sets a key the chosen data set lacks (Hydra gives no cause to read).
+    preset = re.search(r"In '(\S+)': ConfigKeyError.*?full_key: (\S+)", message, re.DOTALL)
+    if preset:
+        where, key = preset.groups()
+        group = key.partition(".")[0]
+        return (
+            f"{where} sets '{key}', a key the chosen {group} does not have; use the preset "
+            f"with a {group} it is made for, or without it"
+        )
     if "No match in the defaults list" in message:
         match = re.search(r"use \+(\S+)", message)
         fix = f"; add it with +{match.group(1)}" if match else ""

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
+from lstm_overfit.config import UsageError
+
 # How a run ended. Finished runs are not resumed; usable ones count in reports; failed ones
 # make a command exit with status 1.
 FINISHED = ("completed", "stopped_early", "diverged")
@@ -110,9 +112,22 @@ def as_settings(overrides: list[str]) -> dict[str, str]:
 
 
 def read_summary(folder: Path) -> dict[str, Any] | None:
-    """The run's summary.json, or None before it has one."""
+    """The run's summary.json, or None before it has one; raises UsageError naming the file
+    when it is damaged (summaries are written atomically, so only a disk fault or a hand
+    edit leaves one unreadable)."""
     path = folder / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        summary = None
+    if not isinstance(summary, dict):
+        raise UsageError(
+            f"{path}: is damaged, not a run summary in JSON; delete the run folder or its "
+            "summary.json"
+        )
+    return summary
 
 
 def finished_summary(folder: Path) -> dict[str, Any] | None:

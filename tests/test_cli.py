@@ -176,3 +176,49 @@ def test_overrides_may_come_before_and_after_the_multirun_flag(tmp_path: Path) -
     result = run_main("train", "+experiment=smoke", "-m", "seed=0,1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(list(tmp_path.glob("outputs/sweeps/*/*/*/summary.json"))) == 2
+
+
+@pytest.mark.parametrize(
+    "name, local, unit",
+    [
+        ("ptb", "ptb", "tokens"),
+        ("imdb", "imdb", "examples"),
+        ("sunspots", "sunspots/monthly.csv", "windows"),
+        ("co2", "co2/weekly.csv", "windows"),
+    ],
+)
+def test_the_smoke_run_on_each_real_data_set(tmp_path, shared_data, name, local, unit) -> None:
+    """Seconds each; the log gives a corpus's split sizes in tokens."""
+    result = run_main(
+        "train",
+        "+experiment=smoke",
+        f"dataset={name}",
+        f"dataset.path={shared_data / local}",
+        *([f"dataset.cache_dir={tmp_path / 'cache'}"] if unit != "windows" else []),
+        "train.progress=false",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    [folder] = run_folders(tmp_path)
+    assert json.loads((folder / "summary.json").read_text())["epochs_run"] == 2
+    described = (folder / "run.log").read_text().splitlines()[0]
+    assert re.search(rf"\d+ train / \d+ val / \d+ test {unit};", described), described
+    if name == "ptb":
+        assert "2000 train / 500 val / 500 test tokens" in described
+
+
+def test_the_first_log_line_reads_as_prose(tmp_path: Path) -> None:
+    result = run_main(
+        "train",
+        "+experiment=smoke",
+        "+reg=[l2,dropout]",
+        "reg.dropout=0.3",
+        "train.num_threads=1",
+        "train.epochs=1",
+        "train.progress=false",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    [folder] = run_folders(tmp_path)
+    described = (folder / "run.log").read_text().splitlines()[0]
+    assert described.endswith("1 torch thread; regularizers: l2=0.001, dropout=0.3"), described

@@ -46,6 +46,28 @@ def test_every_preset_composes_and_validates(override: str) -> None:
     assert isinstance(cfg, Config)
 
 
+DATA_SETS = sorted(p.stem for p in (CONF / "dataset").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", DATA_SETS)
+def test_the_smoke_preset_fits_every_data_set(name: str) -> None:
+    """A tiny model and two epochs everywhere; a slice of the data sets that are large."""
+    [cfg], _ = compose_jobs(CONF, ["+experiment=smoke", f"dataset={name}"], multirun=False)
+    assert (cfg.model.hidden_size, cfg.train.epochs) == (16, 2)
+    if cfg.dataset.task != Task.forecast:  # series are small already
+        assert cfg.dataset.num_train <= 2000 and cfg.dataset.num_test <= 500
+
+
+def test_every_experiment_slice_names_an_experiment_and_a_data_set() -> None:
+    """A slice is optional to Hydra, so a misnamed one would be skipped without a word."""
+    experiments = {p.stem for p in (CONF / "experiment").glob("*.yaml")}
+    slices = sorted((CONF / "experiment" / "slice").glob("*.yaml"))
+    assert slices
+    for path in slices:
+        splits = [(path.stem[:i], path.stem[i + 1 :]) for i in range(len(path.stem))]
+        assert any(e in experiments and d in DATA_SETS for e, d in splits), path.name
+
+
 @pytest.mark.parametrize(
     "name, kind, task",
     [
@@ -148,6 +170,11 @@ def test_zaremba_and_awd_presets_say_where_each_value_comes_from() -> None:
             "reg.dropout=1.5 is out of range",
         ),
         (["seed=[1"], "cannot parse the override 'seed=[1'"),
+        (["-m", "--info"], "--info cannot be combined with -m; drop -m"),
+        (["dataset=sunspots", "dataset.cache_dir=x"], "only other kinds of dataset have it"),
+        (["-m", "+reg=[l1,l2],[l2,l2]"], "'+reg=[l1,l2],[l2,l2]' lists l2 more than once"),
+        (["-m", "+reg=l1,l2", "+reg=dropout"], "+reg is given twice (+reg=l1,l2 +reg=dropout)"),
+        (["+reg=l2", "+reg=dropout", "--help"], "stack regularizers in one list"),
         (["resume=/nonexistent"], "is not a run folder"),
     ],
 )
@@ -201,6 +228,12 @@ def test_unknown_command_and_top_level_help(tmp_path: Path) -> None:
     assert "lstm-overfit train" in run_main("--help", cwd=tmp_path).stdout
     unknown = run_main("trian", cwd=tmp_path)
     assert unknown.returncode == 2 and "valid commands: train, report" in unknown.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run_main("--version", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "lstm-overfit 0.1.0\n")
+    assert "--version" in run_main("--help", cwd=tmp_path).stdout
 
 
 def test_config_error_is_a_value_error() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -210,6 +211,72 @@ def test_a_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def damaged_copies(good: bytes) -> dict[str, bytes]:
+    """A checkpoint's bytes damaged the ways a disk or a kill mid-copy damages them."""
+    import io
+    import zipfile
+
+    inner = io.BytesIO()  # the archive intact, its pickle overwritten
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(inner, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("data.pkl"):
+                data = data[:40] + b"\xff\xfe" * 8 + data[56:]
+            out.writestr(info, data)
+    return {
+        "empty": b"",
+        "garbage": b"garbage",
+        "cut short": good[: len(good) // 2],
+        "last bytes lost": good[:-10],
+        "damaged pickle": inner.getvalue(),
+    }
+
+
+def test_a_damaged_checkpoint_is_named_in_one_line(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "last.pt"
+    torch.save({"format": 1, "model": {"w": torch.ones(3)}, "epoch": 1}, path)
+    good = path.read_bytes()
+    for how, data in damaged_copies(good).items():
+        path.write_bytes(data)
+        with pytest.raises(CheckpointError) as caught:
+            load_checkpoint(path)
+        message = str(caught.value)
+        assert message == (
+            f"{path}: is damaged or cut short, not a readable checkpoint; delete the run "
+            "folder and run it again"
+        ), how
+
+
+def test_resume_of_a_run_with_a_damaged_checkpoint_writes_nothing(tmp_path: Path) -> None:
+    """Found before the run starts: no log lines, no summary, the folder as it was."""
+    assert run_main("train", "+experiment=smoke", "train.epochs=1", cwd=tmp_path).returncode == 0
+    [folder] = run_folders(tmp_path)
+    (folder / "summary.json").unlink()  # as if killed
+    last = folder / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:3000])
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    result = run_main("train", f"resume={folder}", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"lstm-overfit: error: {last}: is damaged or cut short, not a readable checkpoint; "
+        "delete the run folder and run it again\n"
+    )
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_report_names_a_damaged_summary(tmp_path: Path) -> None:
+    folder = run_folder(tmp_path / "run")
+    (folder / "summary.json").write_text('{"status": "completed", "best_')
+    result = run_main("report", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"lstm-overfit: error: {folder / 'summary.json'}: is damaged, not a run summary in "
+        "JSON; delete the run folder or its summary.json\n"
+    )
+
+
 def test_disk_full_keeps_earlier_files(tmp_path: Path, monkeypatch) -> None:
     from conftest import tiny_config
 
@@ -303,7 +370,58 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
     if name == "a bad data file in one job of a sweep":
         folder = imdb_folder(root, b'{"text": "x", "label": 7}\n' * 4)
         return ["-m", *imdb, f"dataset.path={folder}", "seed=0,1"], "has label 7"
+    if name == "a damaged summary.json in the run to resume":
+        folder = run_folder(root / "run")
+        (folder / "summary.json").write_text('{"status": "compl')
+        return [f"resume={folder}"], "summary.json: is damaged, not a run summary in JSON"
+    if name == "a damaged checkpoint in the run to resume":
+        folder = run_folder(root / "run")
+        (folder / "checkpoints").mkdir()
+        (folder / "checkpoints" / "last.pt").write_bytes(b"garbage")
+        return [f"resume={folder}"], "last.pt: is damaged or cut short, not a readable checkpoint"
+    if name == "a damaged file in a job of the sweep to resume":
+        sweep = root / "sweep"
+        run_folder(sweep / "0-seed=0")
+        (sweep / "0-seed=0" / "summary.json").write_text("")
+        (sweep / "multirun.yaml").write_text("hydra: {}\n")
+        return ["-m", "seed=0,1", f"resume={sweep}"], "0-seed=0/summary.json: is damaged"
+    if name == "a regularizer listed twice":
+        return [
+            "+reg=[l2,l2]"
+        ], "'+reg=[l2,l2]' lists l2 more than once; list each regularizer once"
+    if name == "+reg given twice":
+        return ["+reg=l2", "+reg=dropout"], (
+            "+reg is given twice (+reg=l2 +reg=dropout); stack regularizers in one list: "
+            "'+reg=[l2,dropout]'"
+        )
+    if name == "a preset that does not fit the data set":
+        return ["+experiment=zaremba_small", "dataset=imdb"], (
+            "experiment/zaremba_small sets 'dataset.bptt', a key the chosen dataset does not have"
+        )
+    if name == "an empty CSV file":
+        (root / "empty.csv").write_text("")
+        return ["dataset=csv", f"dataset.path={root / 'empty.csv'}"], "empty.csv: is empty"
+    if name == "a CSV file with a header and no rows":
+        (root / "header.csv").write_text("t,value\n")
+        return ["dataset=csv", f"dataset.path={root / 'header.csv'}", "dataset.column=value"], (
+            "header.csv: has a header but no rows"
+        )
+    if name == "--cfg with -m":
+        return [
+            "-m",
+            "--cfg",
+            "job",
+            "seed=0,1",
+        ], "--cfg shows one job's config, not a sweep's; drop -m"
     raise KeyError(name)
+
+
+def run_folder(folder: Path) -> Path:
+    """A run folder as Hydra leaves it, before the run writes anything of its own."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("- +experiment=smoke\n")
+    (folder / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    return folder
 
 
 CATALOGUE = [
@@ -328,6 +446,15 @@ CATALOGUE = [
     "an output folder that cannot be written",
     "bf16 on a CPU without it",
     "a bad data file in one job of a sweep",
+    "a damaged summary.json in the run to resume",
+    "a damaged checkpoint in the run to resume",
+    "a damaged file in a job of the sweep to resume",
+    "a regularizer listed twice",
+    "+reg given twice",
+    "a preset that does not fit the data set",
+    "an empty CSV file",
+    "a CSV file with a header and no rows",
+    "--cfg with -m",
 ]
 
 
@@ -385,6 +512,63 @@ def stopped_run_sweep(root: Path, after: int) -> subprocess.CompletedProcess:
     env["STOP_SIGNAL"] = str(int(signal.SIGKILL))
     return subprocess.run(
         [sys.executable, "-c", STOPPER, *SWEEP], cwd=root, env=env, capture_output=True, text=True
+    )
+
+
+def stop_after(monkeypatch: pytest.MonkeyPatch, batches: int) -> None:
+    """SIGINT to this process after `batches` training steps in all, counted across a sweep's
+    jobs: the interruption lands at the same batch whatever the machine's speed."""
+    import lstm_overfit.train as train
+
+    step = train.TrainingRun._step
+    done = [0]
+
+    def counting_step(self, *args):
+        step(self, *args)
+        done[0] += 1
+        if done[0] == batches:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(train.TrainingRun, "_step", counting_step)
+
+
+def test_an_interrupted_sweep_prints_the_command_that_continues_it(tmp_path, monkeypatch) -> None:
+    args = ["-m", "+experiment=smoke", "seed=0,1", "'+reg=[l2,dropout]'"]
+    stop_after(monkeypatch, 8 + 2)  # job 1's first epoch (4 batches an epoch, 2 epochs a job)
+    result = run_main("train", *[a.strip("'") for a in args], cwd=tmp_path)
+    assert result.returncode == 130
+    [sweep] = tmp_path.glob("outputs/sweeps/*/*")
+    command = f"lstm-overfit train {' '.join(args)} resume={sweep}"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"lstm-overfit: interrupted by SIGINT: the job saved its place; continue the sweep "
+        f"with `{command}`"
+    )
+    monkeypatch.undo()
+    resumed = run_main(*shlex.split(command)[1:], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    summaries = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]
+    assert [s["status"] for s in summaries] == ["completed", "completed"]
+
+
+def test_a_sweep_interrupted_before_a_loop_began_prints_the_command_too(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import lstm_overfit.build as build
+
+    load = build.load_data
+
+    def interrupted_on_seed_1(cfg, seed):
+        if seed == 1:
+            raise KeyboardInterrupt
+        return load(cfg, seed)
+
+    monkeypatch.setattr(build, "load_data", interrupted_on_seed_1)
+    result = run_main("train", "-m", "+experiment=smoke", "seed=0,1", cwd=tmp_path)
+    assert result.returncode == 130
+    [sweep] = tmp_path.glob("outputs/sweeps/*/*")
+    assert result.stderr.strip().splitlines()[-1] == (
+        "lstm-overfit: interrupted; continue the sweep with "
+        f"`lstm-overfit train -m +experiment=smoke seed=0,1 resume={sweep}`"
     )
 
 

@@ -28,6 +28,15 @@ def read_column(path: Path, column: str | None) -> torch.Tensor:
     """The column's values in file order; empty cells become NaN."""
     reader = csv.DictReader(io.StringIO(read_text(path)))
     columns = reader.fieldnames or []
+    if not columns:
+        raise DataError(
+            f"{path}: is empty; give a CSV file with a header row and one row per time step"
+        )
+    rows = list(reader)
+    if not rows:
+        raise DataError(
+            f"{path}: has a header but no rows; give a CSV file with one row per time step"
+        )
     if column is None or column not in columns:
         problem = "no dataset.column given" if column is None else f"no column {column!r}"
         raise DataError(
@@ -35,7 +44,7 @@ def read_column(path: Path, column: str | None) -> torch.Tensor:
             "set dataset.column to one of them"
         )
     values = []
-    for number, row in enumerate(reader, 2):
+    for number, row in enumerate(rows, 2):
         cell = (row.get(column) or "").strip()
         try:
             values.append(float(cell) if cell else math.nan)
@@ -44,8 +53,6 @@ def read_column(path: Path, column: str | None) -> torch.Tensor:
                 f"{path}: line {number}: {cell!r} in column {column} is not a number; "
                 "fix or remove that row"
             ) from None
-    if not values:
-        raise DataError(f"{path}: has no rows")
     return torch.tensor(values, dtype=torch.float64)
 
 
