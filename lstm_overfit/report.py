@@ -281,8 +281,7 @@ def _section(dataset: str, groups: list[Group]) -> Section:
     strata: dict[str, Stratum] = {}
     for group in groups:
         context = {k: group.settings.get(k) for k in context_keys}
-        strata.setdefault(repr(sorted(context.items(), key=str)), Stratum(context, []))
-        strata[repr(sorted(context.items(), key=str))].groups.append(group)
+        strata.setdefault(repr(context), Stratum(context, [])).groups.append(group)
     tests = [r.summary["test"] for g in groups for r in g.usable if r.summary.get("test")]
     test_metric = next((k for k in tests[0] if k != "loss"), None) if tests else None
     ordered = sorted(strata.values(), key=lambda s: [str(v) for v in s.context.values()])
