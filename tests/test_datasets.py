@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from lstm_overfit.config import (
     SeriesTransform,
     Task,
 )
+from lstm_overfit.data import corpus, reviews
 from lstm_overfit.data.files import DataError
 from lstm_overfit.data.load import load_data
 from lstm_overfit.data.splits import Sequences, TaskData
@@ -122,6 +125,15 @@ def test_imdb_max_len_and_cache(imdb_folder, tmp_path) -> None:
     assert len(list((tmp_path / "cache").glob("imdb-*.pt"))) == 2  # new settings, new entry
 
 
+def test_a_changed_local_file_is_prepared_again(imdb_folder, tmp_path) -> None:
+    cfg = imdb_config(imdb_folder, tmp_path)
+    before = reviews.load(cfg, seed=0)
+    write_jsonl_gz(imdb_folder / "test.jsonl.gz", [{"text": "great great", "label": 0}])
+    after = reviews.load(cfg, seed=0)
+    assert after.test.labels.tolist() == [0] != before.test.labels.tolist()
+    assert len(list((tmp_path / "cache").glob("imdb-*.pt"))) == 2
+
+
 def write_gz(path: Path, raw: bytes) -> None:
     path.write_bytes(gzip.compress(raw))
 
@@ -179,7 +191,9 @@ def test_imdb_from_the_hub_is_one_thin_call(monkeypatch, tmp_path) -> None:
     def fake_load_dataset(name, config=None):
         calls.append((name, config))
         rows = [{"text": text, "label": label} for text, label in REVIEWS]
-        return {"train": rows, "test": rows[:2], "unsupervised": []}
+        return datasets.DatasetDict(
+            train=datasets.Dataset.from_list(rows), test=datasets.Dataset.from_list(rows[:2])
+        )
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     cfg = ReviewsData(name="imdb", hub="stanfordnlp/imdb", num_val=2, cache_dir=str(tmp_path))
@@ -198,6 +212,92 @@ def test_hub_failure_says_to_use_a_local_copy(monkeypatch, tmp_path) -> None:
     cfg = CorpusData(name="wikitext2", hub="Salesforce/wikitext", hub_config="wikitext-2-raw-v1")
     with pytest.raises(DataError, match="set dataset.path to a local copy"):
         load_data(cfg, seed=0)
+
+
+def save_hub_copy(folder: Path, splits: dict[str, list[dict]]) -> Path:
+    """A hub data set saved by `datasets` itself, so its splits carry real fingerprints."""
+    import datasets
+
+    datasets.DatasetDict(
+        {name: datasets.Dataset.from_list(rows) for name, rows in splits.items()}
+    ).save_to_disk(str(folder))
+    return folder
+
+
+@pytest.fixture
+def hub_on_disk(monkeypatch) -> dict[tuple[str, str | None], Path]:
+    """`datasets.load_dataset` answered from copies saved on disk (no network), by hub id."""
+    import datasets
+
+    copies: dict[tuple[str, str | None], Path] = {}
+    monkeypatch.setattr(
+        datasets,
+        "load_dataset",
+        lambda name, config=None: datasets.load_from_disk(copies[name, config]),
+    )
+    return copies
+
+
+def count_row_reads(monkeypatch) -> list[str]:
+    """Every way a split hands out its rows, counted: hashing the rows needs one of them."""
+    import datasets
+
+    reads: list[str] = []
+    for method in ("__iter__", "__getitem__", "iter"):
+        real = getattr(datasets.Dataset, method)
+
+        def spy(self, *args, _real=real, _method=method, **kwargs):
+            reads.append(_method)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(datasets.Dataset, method, spy)
+    return reads
+
+
+def test_a_cached_hub_data_set_is_not_read_again(hub_on_disk, monkeypatch, tmp_path) -> None:
+    rows = [{"text": text, "label": label} for text, label in REVIEWS]
+    hub_on_disk["stanfordnlp/imdb", None] = save_hub_copy(
+        tmp_path / "hub", {"train": rows, "test": rows[:2], "unsupervised": rows}
+    )
+    reads = count_row_reads(monkeypatch)
+    cfg = ReviewsData(
+        name="imdb", hub="stanfordnlp/imdb", num_val=2, cache_dir=str(tmp_path / "cache")
+    )
+    # The loader itself: load_data hands a repeated load over in-process, skipping the cache.
+    first = reviews.load(cfg, seed=0)
+    assert reads  # preparing reads the rows
+    reads.clear()
+    again = reviews.load(cfg, seed=0)
+    assert reads == []  # keyed by the splits' fingerprints: no row read, none hashed
+    assert torch.equal(first.train.ids, again.train.ids) and first.vocab == again.vocab
+
+    # Other rows under the same id (a new hub revision) are a new entry, not the stale one.
+    hub_on_disk["stanfordnlp/imdb", None] = save_hub_copy(
+        tmp_path / "hub2", {"train": rows, "test": [{"text": "zebra zebra", "label": 0}]}
+    )
+    changed = reviews.load(cfg, seed=0)
+    assert changed.test.ids.tolist() != first.test.ids.tolist()
+    assert len(list((tmp_path / "cache").glob("imdb-*.pt"))) == 2
+
+
+def test_a_cached_hub_corpus_is_not_read_again(hub_on_disk, monkeypatch, tmp_path) -> None:
+    split = [{"text": " the cat \n"}, {"text": ""}]
+    hub_on_disk["Salesforce/wikitext", "wikitext-2-raw-v1"] = save_hub_copy(
+        tmp_path / "hub", {"train": split, "validation": split, "test": split}
+    )
+    reads = count_row_reads(monkeypatch)
+    cfg = CorpusData(
+        name="wikitext2",
+        hub="Salesforce/wikitext",
+        hub_config="wikitext-2-raw-v1",
+        cache_dir=str(tmp_path / "cache"),
+    )
+    first = corpus.load(cfg, seed=0)
+    assert reads and [first.vocab[i] for i in first.train.ids.tolist()] == ["the", "cat", EOS, EOS]
+    reads.clear()
+    again = corpus.load(cfg, seed=0)
+    assert reads == []
+    assert torch.equal(first.train.ids, again.train.ids)
 
 
 def lm_config(path: Path, tmp_path: Path, **kw) -> CorpusData:
@@ -236,8 +336,8 @@ def test_wikitext_from_the_hub(monkeypatch, tmp_path) -> None:
 
     def fake(name, config=None):
         assert (name, config) == ("Salesforce/wikitext", "wikitext-2-raw-v1")
-        split = [{"text": " the cat \n"}, {"text": ""}]
-        return {"train": split, "validation": split, "test": split}
+        split = datasets.Dataset.from_list([{"text": " the cat \n"}, {"text": ""}])
+        return datasets.DatasetDict(train=split, validation=split, test=split)
 
     monkeypatch.setattr(datasets, "load_dataset", fake)
     cfg = CorpusData(
@@ -472,6 +572,67 @@ def test_jobs_preparing_one_cache_at_once_agree(imdb_folder, tmp_path) -> None:
     assert results[0] == results[1] == results[2]
     assert len(list(Path(cache).glob("imdb-*.pt"))) == 1
     assert not list(Path(cache).glob("*.tmp"))
+
+
+def test_two_callers_at_once_build_the_cache_once(monkeypatch, tmp_path) -> None:
+    """The second caller waits on the first's lock, then reads what the first built."""
+    import filelock
+
+    from lstm_overfit.data import cache
+
+    first_building = threading.Event()
+    # The second caller has either met the first's lock or, with no lock, started building.
+    second_arrived = threading.Event()
+    real_lock = cache.FileLock
+
+    @contextlib.contextmanager
+    def watched_lock(path, *args, **kwargs):
+        lock = real_lock(path, *args, **kwargs)
+        try:
+            lock.acquire(blocking=False)
+        except filelock.Timeout:
+            second_arrived.set()  # the lock is held, so this caller now waits its turn
+            lock.acquire()
+        try:
+            yield lock
+        finally:
+            lock.release()
+
+    monkeypatch.setattr(cache, "FileLock", watched_lock)
+    builds: list[str] = []
+    waited: list[bool] = []
+
+    def build() -> dict:
+        builds.append(threading.current_thread().name)
+        if len(builds) == 1:
+            first_building.set()
+            # Hold the build open until the second caller is in; the timeout only stops a hang.
+            waited.append(second_arrived.wait(timeout=60))
+        else:
+            second_arrived.set()
+        return {"x": torch.arange(3)}
+
+    results: dict[str, object] = {}
+
+    def call() -> None:
+        name = threading.current_thread().name
+        try:
+            results[name] = cache.cached("toy", "key", tmp_path, build)
+        except BaseException as err:  # surfaced by the asserts below
+            results[name] = err
+
+    first = threading.Thread(target=call, name="first")
+    first.start()
+    assert first_building.wait(timeout=60)
+    second = threading.Thread(target=call, name="second")
+    second.start()
+    for thread in (first, second):
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert builds == ["first"]
+    assert waited == [True]
+    assert torch.equal(results["first"]["x"], torch.arange(3))
+    assert torch.equal(results["second"]["x"], torch.arange(3))
 
 
 def test_a_constant_series_is_refused(tmp_path: Path) -> None:

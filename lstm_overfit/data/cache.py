@@ -2,12 +2,12 @@
 
 A sweep of many jobs prepares a data set once. Jobs that start together take a file lock, so
 one prepares while the others wait and then read its result; the file appears by an atomic
-rename, so nobody reads a half-written cache.
+rename, so nobody reads a half-written cache. The lock is `filelock`'s, which works on POSIX
+and on Windows alike.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 
-from lstm_overfit.records import atomic_torch_save
+from lstm_overfit.storage import atomic_torch_save
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def cache_dir(configured: str | None) -> Path:
 
 
 def cache_key(source_hash: str, settings: dict[str, Any]) -> str:
+    """The cache entry's name: the source's identity, the processing settings, the format."""
     text = json.dumps(
         {"source": source_hash, "settings": settings, "v": FORMAT_VERSION}, sort_keys=True
     )
@@ -49,8 +51,8 @@ def cached(
     path = folder / f"{name}-{key}.pt"
     if path.exists():
         return torch.load(path, weights_only=True)
-    with open(folder / f"{name}-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # One lock file per entry: jobs preparing different data sets do not wait for each other.
+    with FileLock(folder / f"{name}-{key}.lock"):
         if path.exists():  # another job built it while this one waited
             return torch.load(path, weights_only=True)
         log.info("preparing %s (cached in %s)", name, path)

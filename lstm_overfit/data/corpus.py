@@ -9,6 +9,7 @@ Blank lines count too, as in the usual loaders. The vocabulary is the training t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -18,9 +19,10 @@ from lstm_overfit.data.files import (
     DataError,
     content_hash,
     find_file,
-    load_hub,
+    hub_rows,
+    hub_source_key,
+    open_hub,
     read_text,
-    text_hash,
 )
 from lstm_overfit.data.splits import Stream, TaskData
 from lstm_overfit.data.text import EOS, UNK, Vocabulary
@@ -34,14 +36,20 @@ def line_tokens(lines: list[str]) -> list[str]:
     return [token for line in lines for token in (*line.split(), EOS)]
 
 
-def _hub_lines(cfg: CorpusData) -> dict[str, list[str]]:
-    rows = load_hub(cfg.hub, cfg.hub_config)
-    lines = {}
-    for name, split in HUB_SPLITS.items():
-        if split not in rows:
+def _hub_splits(cfg: CorpusData) -> dict[str, Any]:
+    """The hub's train, validation and test splits under this module's names; no rows read."""
+    loaded = open_hub(cfg.hub, cfg.hub_config)
+    for split in HUB_SPLITS.values():
+        if split not in loaded:
             raise DataError(f"{cfg.hub}: the hub data set has no {split} split")
-        column = "text" if "text" in rows[split][0] else "sentence"
-        lines[name] = [row[column] for row in rows[split]]
+    return {name: loaded[split] for name, split in HUB_SPLITS.items()}
+
+
+def _hub_lines(splits: dict[str, Any]) -> dict[str, list[str]]:
+    lines = {}
+    for name, rows in hub_rows(splits).items():
+        column = "text" if not rows or "text" in rows[0] else "sentence"
+        lines[name] = [row[column] for row in rows]
     return lines
 
 
@@ -69,11 +77,12 @@ def load(cfg: CorpusData, seed: int) -> TaskData:
             return _process(cfg, _file_lines(paths))
 
     elif cfg.hub:
-        lines = _hub_lines(cfg)
-        key = cache_key(text_hash("\n".join(sum(lines.values(), []))), settings)
+        splits = _hub_splits(cfg)
+        # Keyed by the splits' fingerprints: a cached run reads no row.
+        key = cache_key(hub_source_key(cfg.hub, cfg.hub_config, splits), settings)
 
         def build() -> dict:
-            return _process(cfg, lines)
+            return _process(cfg, _hub_lines(splits))
 
     else:
         raise DataError(f"dataset {cfg.name} has no hub source; {FIX}")

@@ -19,9 +19,10 @@ from lstm_overfit.data.files import (
     DataError,
     content_hash,
     find_file,
-    load_hub,
+    hub_rows,
+    hub_source_key,
+    open_hub,
     read_jsonl,
-    text_hash,
 )
 from lstm_overfit.data.splits import Sequences, TaskData
 from lstm_overfit.data.text import PAD, UNK, Vocabulary, tokenize
@@ -101,18 +102,20 @@ def load(cfg: ReviewsData, seed: int) -> TaskData:
 
     elif cfg.hub:
         hub = cfg.hub
-        rows = load_hub(hub, cfg.hub_config)
+        loaded = open_hub(hub, cfg.hub_config)
         for split in ("train", "test"):
-            if split not in rows:
+            if split not in loaded:
                 raise DataError(f"{hub}: the hub data set has no {split} split")
-            _check_rows(rows[split], f"{hub} ({split})")
-        texts = "".join(
-            f"{row['label']}{row['text']}" for split in ("train", "test") for row in rows[split]
-        )
-        key = cache_key(text_hash(texts), settings)  # labels and texts both
+        hub_splits = {split: loaded[split] for split in ("train", "test")}
         source = hub
 
+        # Keyed by the splits' fingerprints: a cached run reads no row.
+        key = cache_key(hub_source_key(hub, cfg.hub_config, hub_splits), settings)
+
         def build() -> dict:
+            rows = hub_rows(hub_splits)
+            for split in hub_splits:
+                _check_rows(rows[split], f"{hub} ({split})")
             return _process(cfg, rows, source)
 
     else:
