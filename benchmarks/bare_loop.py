@@ -1,13 +1,14 @@
 """The reference for the runner's throughput: a bare PyTorch training loop.
 
 Written the way one would by hand: `nn.Embedding`, one multi-layer `nn.LSTM`, dropout, a
-linear head, the optimizer, nothing else: no records, no checks, and no evaluation beyond
-the validation pass a tutorial's loop runs after each epoch (`validate`, timed apart). It
-trains on the same tensors as `lstm-overfit train` with the same overrides (same data, batch order,
-sizes, optimizer, learning rate, clipping). Batches of varying lengths run as the padded
-tensor on CPU, where a packed sequence runs about ten times slower (bucketed batches leave
-little padding, and what it does to the result is ignored here), and packed on CUDA, as the
-tutorial does, where cuDNN runs packed sequences natively.
+linear head, the optimizer, nothing else: no records and no checks. `evaluate` measures a
+split's loss in eval mode, as the runner does each epoch for its sample of the training
+split and for the validation split. It trains on the same tensors as `lstm-overfit train`
+with the same overrides (same data, batch order, sizes, optimizer, learning rate,
+clipping). Batches of varying lengths run as the padded tensor on CPU, where a packed
+sequence runs about ten times slower (bucketed batches leave little padding, and what it
+does to the result is ignored here), and packed on CUDA, as the tutorial does, where cuDNN
+runs packed sequences natively.
 """
 
 from __future__ import annotations
@@ -76,21 +77,21 @@ def epoch_batches(cfg: Config, data, task, gen: torch.Generator, device) -> list
     return [classification_batch(data.train, index, device) for index in task.epoch_batches(gen)]
 
 
-def validation_batches(cfg: Config, data, task, device) -> list[tuple]:
-    """The validation split in batches of train.eval_batch_size, in order."""
+def evaluation_batches(cfg: Config, split, task, lm: bool, device) -> list[tuple]:
+    """A split in batches of train.eval_batch_size, in order."""
     size = cfg.train.eval_batch_size
-    if data.task == Task.lm:
-        rows = batchify(data.val, min(size, max(1, len(data.val) // 2))).to(device)
+    if lm:
+        rows = batchify(split, min(size, max(1, len(split) // 2))).to(device)
         bptt = cfg.dataset.bptt
         columns = rows.shape[1] - 1
         return [task.window(rows, s, min(bptt, columns - s)) for s in range(0, columns, bptt)]
-    indices = torch.arange(len(data.val)).split(size)
-    return [classification_batch(data.val, index, device) for index in indices]
+    indices = torch.arange(len(split)).split(size)
+    return [classification_batch(split, index, device) for index in indices]
 
 
 @torch.no_grad()
-def validate(model, batches, lm: bool) -> float:
-    """The validation loss, as a tutorial's loop measures it after each epoch."""
+def evaluate(model, batches, lm: bool) -> float:
+    """A split's loss in eval mode, as a hand-written loop measures it after each epoch."""
     model.eval()
     total, count, state = 0.0, 0, None
     for batch in batches:

@@ -33,7 +33,7 @@ def small_model(reg: RegConfig) -> torch.nn.Module:
     cfg = Config(reg=reg)
     cfg.model.embedding_size = cfg.model.hidden_size = 200
     data = TaskData(Task.classify, None, None, None, vocab_size=1000, num_classes=2)
-    return build_model(build_spec(cfg, data)).to(CUDA)
+    return build_model(build_spec(cfg, data, outputs=1)).to(CUDA)
 
 
 def batch(steps: int = 35, rows: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

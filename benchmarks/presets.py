@@ -13,7 +13,7 @@ from pathlib import Path
 from bare_loop import compose_config
 
 from lstm_overfit.fit import fit
-from lstm_overfit.records import read_jsonl
+from lstm_overfit.run_folder import read_metrics
 
 # (name, overrides, epochs to run; the last one is measured), against the data folder.
 PRESETS = (
@@ -48,7 +48,7 @@ def rows(data: Path) -> list[dict]:
         )
         with tempfile.TemporaryDirectory() as tmp:
             fit(cfg, Path(tmp))
-            last = read_jsonl(Path(tmp) / "metrics.jsonl")[-1]
+            last = read_metrics(Path(tmp))[-1]
         train, evaluate = last["epoch_seconds"] - last["eval_seconds"], last["eval_seconds"]
         figure = "seconds per epoch (training + evaluation)"
         if sliced:

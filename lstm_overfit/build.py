@@ -17,10 +17,10 @@ from lstm_overfit.data.load import load_data
 from lstm_overfit.data.splits import TaskData
 from lstm_overfit.embeddings import load_pretrained
 from lstm_overfit.models import build_model, build_spec
-from lstm_overfit.optim import build_optimizer
+from lstm_overfit.optim import RunOptimizer, build_optimizer
 from lstm_overfit.regularizers import penalized_parameters, weight_penalty
 from lstm_overfit.runtime import autocast_for, resolve_device, set_threads
-from lstm_overfit.tasks import make_task
+from lstm_overfit.tasks import TrainingTask, make_task
 
 # A tenth of the training split is not cut below this many examples (tokens for language
 # models): a smaller sample's loss is too noisy to read a gap from, and costs little anyway.
@@ -38,10 +38,10 @@ class RunParts:
     data: TaskData
     model: nn.Module
     pretrained_coverage: dict[str, int] | None
-    task: Any  # the task kind's batching, loss and evaluation (tasks.py)
+    task: TrainingTask  # the task kind's batching, loss and evaluation
     params: list[torch.Tensor]  # trained parameters
     penalty: Callable[[], torch.Tensor] | None  # the weight penalties, or None
-    optimizer: torch.optim.Optimizer
+    optimizer: RunOptimizer
     train_sample: Any  # the fixed part of the training split train_loss is measured on
     max_loss: float  # a batch loss above this is divergence
 
@@ -62,16 +62,16 @@ def build_run(cfg: Config) -> RunParts:
     autocast = autocast_for(cfg.train.precision, device)
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.dataset, cfg.seed)
-    model = build_model(build_spec(cfg, data)).to(device)
+    task = make_task(data, cfg, device)  # draws nothing: the model's draws come first
+    model = build_model(build_spec(cfg, data, task.output_size)).to(device)
     coverage = None
     if cfg.model.embedding.pretrained:
         coverage = load_pretrained(model.backbone.embedding, data.vocab or [], cfg.model.embedding)
-    task = make_task(data, cfg, device)
     params = [p for p in model.parameters() if p.requires_grad]
     penalized = penalized_parameters(model, cfg.reg.penalty_scope)
-    # A loss summed over a window's steps scales SGD's coupled decay alike (optim.py).
-    scale = float(cfg.dataset.bptt) if cfg.train.lm_sum_over_steps else 1.0
-    optimizer = build_optimizer(cfg.optim, params, penalized, cfg.reg.weight_decay, scale)
+    optimizer = build_optimizer(
+        cfg.optim, params, penalized, cfg.reg.weight_decay, task.objective_scale
+    )
     sample_size = cfg.train.train_eval_size or default_train_sample_size(
         len(data.train), len(data.val)
     )
@@ -88,7 +88,7 @@ def build_run(cfg: Config) -> RunParts:
         task=task,
         params=params,
         penalty=weight_penalty(cfg.reg, penalized),
-        optimizer=optimizer,
+        optimizer=RunOptimizer(cfg.optim, optimizer),
         train_sample=train_sample,
         max_loss=max_loss,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from lstm_overfit.records import FAILED
+from lstm_overfit.run_folder import FAILED
 
 log = logging.getLogger(__name__)
 

@@ -1,35 +1,30 @@
-"""The checkpoint format: everything a run needs to continue exactly where it stopped.
+"""A run's state, and the checkpoint files it is saved in whole.
 
-A checkpoint holds only tensors and plain data (state dicts, RNG states, numbers, the
-config), so it loads with `torch.load(..., weights_only=True)`; a file that needs more
-(pickled code) is refused instead of executed.
+RunState is everything that changes as a run trains: the weights, the optimizer (and
+NT-ASGD's switch), the random generators, early stopping's record, how far the run got
+(mid-epoch too) and its wall time. `last.pt` and `best.pt` hold its state_dict, with the
+config. A checkpoint holds only tensors and plain data, so it loads with
+`torch.load(..., weights_only=True)`; a file that needs more (pickled code) is refused
+instead of executed.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import pickle
 import time
 import zipfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 
 from lstm_overfit.config import Config, UsageError
-from lstm_overfit.records import (
-    EarlyStopper,
-    EpochRecord,
-    JsonlWriter,
-    atomic_torch_save,
-    read_jsonl,
-    write_jsonl,
-)
-
-log = logging.getLogger(__name__)
+from lstm_overfit.optim import RunOptimizer
+from lstm_overfit.stopping import EarlyStopper
+from lstm_overfit.storage import atomic_torch_save
 
 FORMAT = 1
 
@@ -40,22 +35,43 @@ class CheckpointError(UsageError):
 
 @dataclass
 class RunState:
-    epoch: int  # epochs completed
-    model: dict[str, torch.Tensor]
-    optimizer: dict[str, Any]
-    averaging: bool  # NT-ASGD has switched to averaged SGD
-    rng: dict[str, torch.Tensor]  # torch's global generator and the batch-order generator
-    early_stopping: dict[str, Any]
+    model: nn.Module
+    optimizer: RunOptimizer
+    order: torch.Generator  # the batch order; dropout masks draw from torch's global one
+    stopper: EarlyStopper
+    epoch: int = 0  # epochs completed
     # Mid-epoch, when a signal stopped the run: batches done, running sums, the task's state.
-    partial: dict[str, Any] | None
-    wall_seconds: float  # of the invocations so far
-    config: dict[str, Any]
+    partial: dict[str, Any] | None = None
+    earlier_seconds: float = 0.0  # wall time of the invocations before this one
+    started: float = field(default_factory=time.perf_counter)
+
+    def wall_seconds(self) -> float:
+        return self.earlier_seconds + time.perf_counter() - self.started
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            **self.optimizer.state_dict(),  # optimizer, averaging
+            "rng": {"torch": torch.get_rng_state(), "order": self.order.get_state()},
+            "early_stopping": self.stopper.state_dict(),
+            "partial": self.partial,
+            "wall_seconds": self.wall_seconds(),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved)
+        torch.set_rng_state(saved["rng"]["torch"])
+        self.order.set_state(saved["rng"]["order"])
+        self.stopper.load_state_dict(saved["early_stopping"])
+        self.epoch, self.partial = saved["epoch"], saved["partial"]
+        self.earlier_seconds = saved["wall_seconds"]
 
 
-def save_checkpoint(state: RunState, path: Path) -> None:
-    atomic_torch_save(
-        path, {"format": FORMAT, **{f.name: getattr(state, f.name) for f in fields(state)}}
-    )
+def save_checkpoint(path: Path, state: RunState, cfg: Config) -> None:
+    config = json.loads(json.dumps(asdict(cfg)))  # plain data: enums as strings
+    atomic_torch_save(path, {"format": FORMAT, **state.state_dict(), "config": config})
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -86,74 +102,13 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     return saved
 
 
-def load_run_state(path: Path, device: torch.device | str = "cpu") -> RunState:
+def load_run_state(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A checkpoint a run continues from (RunState.load_state_dict takes it), in this
+    version's format."""
     saved = load_checkpoint(path, device)
     if saved.get("format") != FORMAT:
         raise CheckpointError(
             f"{path}: was written in checkpoint format {saved.get('format')}, this version "
             f"reads format {FORMAT}; start the run afresh"
         )
-    return RunState(**{f.name: saved[f.name] for f in fields(RunState)})
-
-
-class Resumable(Protocol):
-    """What a checkpoint saves of a training run and sets back (train.TrainingRun)."""
-
-    cfg: Config
-    out_dir: Path
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    averaging: bool
-    order_gen: torch.Generator
-    stopper: EarlyStopper
-    checkpoints: Path
-    metrics: JsonlWriter
-    records: list[EpochRecord]
-    device: torch.device
-    first_epoch: int
-    partial: dict[str, Any] | None
-    earlier_seconds: float
-    started: float
-
-    def switch_to_averaging(self) -> None: ...
-
-
-def capture(run: Resumable, epoch: int, partial: dict[str, Any] | None = None) -> RunState:
-    """Everything needed to continue `run` after `epoch` (and `partial`, mid-epoch)."""
-    return RunState(
-        epoch=epoch,
-        model=run.model.state_dict(),
-        optimizer=run.optimizer.state_dict(),
-        averaging=run.averaging,
-        rng={"torch": torch.get_rng_state(), "order": run.order_gen.get_state()},
-        early_stopping=run.stopper.state_dict(),
-        partial=partial,
-        wall_seconds=run.earlier_seconds + time.perf_counter() - run.started,
-        config=json.loads(json.dumps(asdict(run.cfg))),  # plain data: enums as strings
-    )
-
-
-def restore(run: Resumable) -> None:
-    """Continue `run` from its checkpoints/last.pt; drop records of epochs it does not hold
-    (a kill between an epoch's record and its checkpoint leaves one)."""
-    last = run.checkpoints / "last.pt"
-    rows = read_jsonl(run.metrics.path) if run.metrics.path.exists() else []
-    if not last.exists():
-        log.info("no checkpoint yet in %s: starting from the beginning", run.out_dir)
-        rows = []
-    else:
-        state = load_run_state(last, run.device)
-        run.model.load_state_dict(state.model)
-        if state.averaging:
-            run.switch_to_averaging()
-        run.optimizer.load_state_dict(state.optimizer)
-        torch.set_rng_state(state.rng["torch"])
-        run.order_gen.set_state(state.rng["order"])
-        run.stopper.load_state_dict(state.early_stopping)
-        run.first_epoch = state.epoch + 1
-        run.partial = state.partial
-        run.earlier_seconds = state.wall_seconds
-        rows = [row for row in rows if row["epoch"] <= state.epoch]
-        log.info("resuming after epoch %d from %s", state.epoch, last)
-    write_jsonl(run.metrics.path, rows)
-    run.records = [EpochRecord.from_dict(row) for row in rows]
+    return saved

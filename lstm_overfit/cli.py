@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lstm_overfit.config import Config, UsageError, register_configs
-from lstm_overfit.records import FAILED, as_settings, finished_summary
+from lstm_overfit.run_folder import FAILED, as_settings
 
 log = logging.getLogger(__name__)
 
@@ -98,24 +98,10 @@ def _tag_console_lines(job: str) -> None:
             handler.setFormatter(logging.Formatter(f"[{job}] %(message)s"))
 
 
-def _mark_ended(out_dir: Path, cfg: Config, status: str, error: str | None = None) -> None:
-    """A run that ended before its loop began says so in its folder, as every ended run does."""
-    from lstm_overfit.records import RunSummary, atomic_write_json
-    from lstm_overfit.runtime import versions
-
-    if out_dir.is_dir() and not (out_dir / "summary.json").exists():
-        summary = RunSummary(
-            status=status, reg=cfg.reg.active(), seed=cfg.seed, error=error, versions=versions()
-        )
-        atomic_write_json(out_dir / "summary.json", summary.to_dict())
-
-
-def _job_failed(out_dir: Path, cfg: Config, err: Exception) -> float:
-    """A sweep job's error: logged (with its traceback unless it is a usage mistake), the job
-    recorded as failed, and the sweep goes on (its end lists the job and exits with 1)."""
+def _job_failed(err: Exception) -> float:
+    """A sweep job's error: logged (with its traceback unless it is a usage mistake; its
+    summary says failed), and the sweep goes on (its end lists the job and exits with 1)."""
     log.error("the job failed: %s", err, exc_info=None if isinstance(err, UsageError) else err)
-    if not (out_dir / "summary.json").exists():  # it failed before the loop wrote one
-        _mark_ended(out_dir, cfg, "failed", f"{type(err).__name__}: {err}")
     return float("nan")
 
 
@@ -137,7 +123,7 @@ def _train_task(dict_cfg: Any) -> float:
     from omegaconf import OmegaConf
 
     from lstm_overfit.console import print_summary
-    from lstm_overfit.preflight import sweep_resume_command
+    from lstm_overfit.resume import ended_job, sweep_resume_command
     from lstm_overfit.stopping import Interrupted
 
     hydra_cfg = HydraConfig.get()
@@ -148,16 +134,15 @@ def _train_task(dict_cfg: Any) -> float:
         _tag_console_lines(f"job {hydra_cfg.job.num}")
         if cfg.train.num_threads == 0:
             cfg.train.num_threads = SWEEP_JOB_THREADS
-        done = finished_summary(out_dir) if cfg.resume is not None else None
-        if done is not None:  # a resumed sweep skips the jobs that already ended
-            log.info("already %s: %s", done["status"], out_dir)
+        done = ended_job(out_dir) if cfg.resume is not None else None
+        if done is not None:
             return float("nan") if done["best_val_loss"] is None else done["best_val_loss"]
     try:
         summary = _run(cfg, out_dir, multirun)
     except UsageError as err:  # found only once the run started (a checkpoint, say)
         if not multirun:
             usage_error(str(err))
-        return _job_failed(out_dir, cfg, err)
+        return _job_failed(err)
     except Interrupted as stop:
         if multirun:  # the sweep is what continues: its finished jobs are skipped
             again = sweep_resume_command(Path(hydra_cfg.sweep.dir))
@@ -173,13 +158,10 @@ def _train_task(dict_cfg: Any) -> float:
                 file=sys.stderr,
             )
         sys.exit(128 + stop.signum)
-    except KeyboardInterrupt:  # before the loop took over the signal
-        _mark_ended(out_dir, cfg, "interrupted")
-        raise
     except OSError as err:
         if err.errno not in WRITE_ERRORS:
             if multirun:
-                return _job_failed(out_dir, cfg, err)
+                return _job_failed(err)
             raise
         print(
             f"lstm-overfit: error: cannot write {err.filename or out_dir}: "
@@ -191,7 +173,7 @@ def _train_task(dict_cfg: Any) -> float:
     except Exception as err:
         if not multirun:
             raise
-        return _job_failed(out_dir, cfg, err)
+        return _job_failed(err)
     if not multirun:
         print_summary(summary, out_dir)
         if summary.status in FAILED:
@@ -223,7 +205,8 @@ def _run_hydra(argv: list[str]) -> None:
 def train(argv: list[str]) -> None:
     from hydra._internal.utils import get_args_parser
 
-    from lstm_overfit.preflight import compose_config, option_groups, plan, sweep_resume_command
+    from lstm_overfit.preflight import compose_config, option_groups, plan
+    from lstm_overfit.resume import sweep_resume_command
 
     args = get_args_parser().parse_intermixed_args(argv)  # overrides before and after -m
     register_configs()

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from lstm_overfit.config import Config
 from lstm_overfit.knobs import help_lines
-from lstm_overfit.records import EpochRecord, RunSummary
+from lstm_overfit.run_folder import CONSOLE, EpochRecord, RunSummary, shown_in
 
 if TYPE_CHECKING:
     from lstm_overfit.report import Report
@@ -75,23 +75,8 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-SUMMARY_ROWS = (
-    "status",
-    "best_epoch",
-    "best_val_loss",
-    "bayes_val_loss",
-    "gap_at_best",
-    "max_gap",
-    "final_gap",
-    "overfit_onset_epoch",
-    "final_train_acc_flipped",
-    "epochs_run",
-    "test",
-    "naive_forecast",
-    "reg",
-    "num_threads",
-    "wall_seconds",
-)
+# Shown even when unset: "-" says there was no best epoch, or no onset.
+ALWAYS_SHOWN = ("best_epoch", "overfit_onset_epoch")
 
 
 def print_summary(summary: RunSummary, run_dir: Path, console: Console | None = None) -> None:
@@ -99,9 +84,9 @@ def print_summary(summary: RunSummary, run_dir: Path, console: Console | None = 
     table = Table(title="run summary", show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value")
-    for key in SUMMARY_ROWS:
+    for key in shown_in(CONSOLE):
         value = getattr(summary, key)
-        if value is not None or key in ("best_epoch", "overfit_onset_epoch"):
+        if value is not None or key in ALWAYS_SHOWN:
             table.add_row(key, _fmt(value))
     console.print(table)
     console.print(f"run folder: {run_dir}")

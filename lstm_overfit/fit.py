@@ -2,9 +2,10 @@
 
 A run can stop four ways besides completing: early stopping, divergence (a non-finite loss,
 or one above a bound), a signal (SIGINT/SIGTERM: the current batch finishes, then the run
-saves and stops), or an error. Once the run is built, summary.json is written however it
-ends, with the test split scored at the best checkpoint where the run finished; the curves'
-plot goes beside it when at least one epoch finished.
+saves and stops), or an error. summary.json is written here, and only here, however the run
+ends (a run that fails while being built, too), with the test split scored at the best
+checkpoint where the run finished; the curves' plot goes beside it when at least one epoch
+finished.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
-from lstm_overfit.checkpoints import load_checkpoint, restore
+from lstm_overfit.checkpoints import load_checkpoint
 from lstm_overfit.config import Config, Logger
-from lstm_overfit.records import FINISHED, RunSummary, atomic_write_json, curve_summary
+from lstm_overfit.curves import curve_summary
+from lstm_overfit.resume import restore
+from lstm_overfit.run_folder import FINISHED, RunSummary
 from lstm_overfit.runtime import versions
 from lstm_overfit.stopping import Diverged, Interrupted, stop_on_signals
-from lstm_overfit.tasks import ForecastTask
+from lstm_overfit.storage import atomic_write_json
 from lstm_overfit.train import Observer, TrainingRun
+from lstm_overfit.validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +34,32 @@ def fit(
 ) -> RunSummary:
     """Train one run into `out_dir` (continuing it with `resume`); return the summary.
 
-    summary.json is written however the run ends. Divergence ends the run with status
-    `diverged`; a signal raises Interrupted and an error re-raises, both after the summary.
+    The config is validated first: a mistake raises UsageError. summary.json is written
+    however the run ends. Divergence ends the run with status `diverged`; a signal raises
+    Interrupted and an error re-raises, both after the summary.
     """
+    started = time.perf_counter()
+    try:
+        validate(cfg)
+        run = _build(cfg, out_dir, observers, resume)
+    except BaseException as err:
+        # A run folder that exists says how the run ended; a config mistake makes none.
+        if out_dir.is_dir():
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            summary = RunSummary(
+                status=status,
+                reg=cfg.reg.active(),
+                seed=cfg.seed,
+                error=None if status == "interrupted" else f"{type(err).__name__}: {err}",
+                wall_seconds=time.perf_counter() - started,
+                versions=versions(),
+            )
+            atomic_write_json(out_dir / "summary.json", summary.to_dict())
+        raise
+    return _train(run)
+
+
+def _build(cfg: Config, out_dir: Path, observers: Sequence[Observer], resume: bool) -> TrainingRun:
     observers = list(observers)
     if cfg.logger == Logger.tensorboard:
         from lstm_overfit.tensorboard import TensorBoardWriter
@@ -43,13 +69,17 @@ def fit(
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     if resume:
         restore(run)
+    return run
+
+
+def _train(run: TrainingRun) -> RunSummary:
     status, test, error = "completed", None, None
     try:
         with stop_on_signals(run):
             if _stopped_early(run):
                 status = "stopped_early"
             else:
-                for epoch in range(run.first_epoch, cfg.train.epochs + 1):
+                for epoch in range(run.state.epoch + 1, run.cfg.train.epochs + 1):
                     run.run_epoch(epoch)
                     if _stopped_early(run):
                         status = "stopped_early"
@@ -57,7 +87,7 @@ def fit(
     except Diverged as err:
         status, error = "diverged", str(err)
         log.error("%s; stopping (the best checkpoint so far is kept)", err)
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt):
         status = "interrupted"
         raise
     except BaseException as err:
@@ -67,24 +97,25 @@ def fit(
         if status in FINISHED:
             test = _test_at_best(run)
         summary = _summary(run, status, test, error)
-        atomic_write_json(out_dir / "summary.json", summary.to_dict())
+        atomic_write_json(run.out_dir / "summary.json", summary.to_dict())
         if run.records:
             from lstm_overfit.plots import plot_curves
 
-            plot_curves(run.records, summary, cfg, out_dir / "curves.png")
+            plot_curves(run.records, summary, run.cfg, run.out_dir / "curves.png")
         for observer in run.observers:
             observer.end_run(summary)
     return summary
 
 
 def _stopped_early(run: TrainingRun) -> bool:
-    if run.stopper.should_stop:
+    stopper = run.state.stopper
+    if stopper.should_stop:
         log.info(
             "early stopping after epoch %d: no better validation loss for %d epochs",
             run.records[-1].epoch if run.records else 0,
-            run.stopper.patience,
+            stopper.patience,
         )
-    return run.stopper.should_stop
+    return stopper.should_stop
 
 
 def _test_at_best(run: TrainingRun) -> dict[str, float] | None:
@@ -92,34 +123,37 @@ def _test_at_best(run: TrainingRun) -> dict[str, float] | None:
     best = run.checkpoints / "best.pt"
     if not best.exists():
         return None
-    run.model.load_state_dict(load_checkpoint(best, run.device)["model"])
-    with run.autocast:
-        return run.task.evaluate(run.model, run.data.test)
+    parts, model = run.parts, run.state.model
+    model.load_state_dict(load_checkpoint(best, parts.device)["model"])
+    with parts.autocast:
+        return parts.task.evaluate(model, parts.data.test)
 
 
 def _summary(run: TrainingRun, status: str, test: dict | None, error: str | None) -> RunSummary:
-    cfg = run.cfg
+    cfg, parts = run.cfg, run.parts
     curves = curve_summary(
-        run.records, run.stopper.best_epoch, cfg.train.onset_patience, cfg.train.onset_min_rise
+        run.records,
+        run.state.stopper.best_epoch,
+        cfg.train.onset_patience,
+        cfg.train.onset_min_rise,
     )
-    last = run.records[-1].task_metrics if run.records else {}
-    bayes = run.data.bayes_loss or {}
-    forecasting = isinstance(run.task, ForecastTask)
+    bayes = parts.data.bayes_loss or {}
     return RunSummary(
-        **asdict(curves),
         status=status,
+        metric=parts.task.metric,
+        metric_higher_is_better=parts.task.higher_is_better,
+        loss_unit=parts.task.loss_unit,
+        **curves,
         bayes_val_loss=bayes.get("val"),
         bayes_test_loss=bayes.get("test"),
-        final_train_acc_clean=last.get("train_acc_clean"),
-        final_train_acc_flipped=last.get("train_acc_flipped"),
-        naive_forecast=run.task.naive_forecast() if forecasting else None,
-        pretrained_coverage=run.pretrained_coverage,
+        **parts.task.summary_extras(run.records),
+        pretrained_coverage=parts.pretrained_coverage,
         test=test,
         reg=cfg.reg.active(),
         seed=cfg.seed,
-        num_threads=run.num_threads,
-        device=str(run.device),
+        num_threads=parts.num_threads,
+        device=str(parts.device),
         error=error,
-        wall_seconds=run.earlier_seconds + time.perf_counter() - run.started,
+        wall_seconds=run.state.wall_seconds(),
         versions=versions(),
     )

@@ -71,15 +71,14 @@ class LSTMLayer(nn.Module):
         weight_drop: float = 0.0,
         zoneout: tuple[float, float] = (0.0, 0.0),
     ) -> None:
-        """zoneout: the (cell, hidden) rates."""
+        """zoneout: the (cell, hidden) rates, for a unidirectional layer (validation.py
+        refuses zoneout with model.bidirectional)."""
         super().__init__()
         self.lstm = nn.LSTM(
             input_size, hidden_size, 1, batch_first=True, bidirectional=bidirectional
         )
         self.weight_drop = weight_drop
         self.zoneout_cell, self.zoneout_hidden = zoneout
-        if self.has_zoneout and bidirectional:
-            raise ValueError("zoneout runs unidirectional layers only")
 
     @property
     def has_zoneout(self) -> bool:

@@ -40,20 +40,15 @@ def _rate(specific: float | None, shared: float) -> float:
     return shared if specific is None else specific
 
 
-def build_spec(cfg: Config, data: TaskData) -> ModelSpec:
-    """The spec of the configured model for this data. With tied weights the last layer's
-    size is the embedding size, so the decoder can share the embedding matrix (AWD-LSTM)."""
+def build_spec(cfg: Config, data: TaskData, outputs: int) -> ModelSpec:
+    """The spec of the configured model for this data, with `outputs` per prediction (the
+    task's). With tied weights the last layer's size is the embedding size, so the decoder
+    can share the embedding matrix (AWD-LSTM)."""
     m, r, task = cfg.model, cfg.reg, data.task
     tied = task == Task.lm and m.tie_weights
     sizes = [m.hidden_size] * m.num_layers
     if tied:
         sizes[-1] = m.embedding_size
-    if task == Task.lm:
-        outputs = data.vocab_size
-    elif task == Task.forecast:
-        outputs = cfg.dataset.horizon
-    else:
-        outputs = 1 if data.num_classes == 2 else data.num_classes
     return ModelSpec(
         task=task,
         vocab_size=0 if task == Task.forecast else data.vocab_size,

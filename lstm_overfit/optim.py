@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -71,22 +72,64 @@ def averaging_optimizer(optimizer: torch.optim.Optimizer, lr: float) -> torch.op
     return torch.optim.ASGD(groups, lr=lr, t0=0, lambd=0.0)
 
 
-@contextmanager
-def averaged_weights(optimizer: torch.optim.Optimizer) -> Iterator[None]:
-    """Inside the block every parameter holds its running average, where the optimizer
-    keeps one (ASGD's `ax`); outside, the weights being trained."""
-    saved = []
-    if isinstance(optimizer, torch.optim.ASGD):
-        with torch.no_grad():
-            for group in optimizer.param_groups:
-                for param in group["params"]:
-                    average = optimizer.state.get(param, {}).get("ax")
-                    if average is not None:
-                        saved.append((param, param.detach().clone()))
-                        param.copy_(average)
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for param, weights in saved:
-                param.copy_(weights)
+class RunOptimizer:
+    """The optimizer a run steps. With NT-ASGD (Merity et al. 2017) it starts as SGD and
+    switches, once, to averaged SGD when the validation loss stops improving; the averaged
+    weights are then the ones evaluated and kept as best."""
+
+    def __init__(self, cfg: OptimConfig, optimizer: torch.optim.Optimizer) -> None:
+        self.cfg, self.current = cfg, optimizer
+        self.averaging = False  # switched to averaged SGD
+
+    def set_lr(self, lr: float) -> None:
+        set_lr(self.current, lr)
+
+    def zero_grad(self) -> None:
+        self.current.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        self.current.step()
+
+    def epoch_done(self, val_losses: list[float]) -> bool:
+        """After an epoch's record: switch to averaging where NT-ASGD's trigger fires; True
+        when it switched."""
+        due = (
+            self.cfg.name == OptimizerName.nt_asgd
+            and not self.averaging
+            and averaging_due(val_losses, self.cfg.nonmono)
+        )
+        if due:
+            self._switch()
+        return due
+
+    def _switch(self) -> None:
+        self.current = averaging_optimizer(self.current, self.cfg.lr)
+        self.averaging = True
+
+    @contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """Inside the block every parameter holds its running average, where the optimizer
+        keeps one (ASGD's `ax`); outside, the weights being trained."""
+        saved = []
+        if isinstance(self.current, torch.optim.ASGD):
+            with torch.no_grad():
+                for group in self.current.param_groups:
+                    for param in group["params"]:
+                        average = self.current.state.get(param, {}).get("ax")
+                        if average is not None:
+                            saved.append((param, param.detach().clone()))
+                            param.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for param, weights in saved:
+                    param.copy_(weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.current.state_dict(), "averaging": self.averaging}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["averaging"] and not self.averaging:
+            self._switch()
+        self.current.load_state_dict(state["optimizer"])

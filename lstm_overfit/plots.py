@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstm_overfit.records import EpochRecord, RunSummary, atomic_write_bytes
+from lstm_overfit.run_folder import EpochRecord, RunSummary
+from lstm_overfit.storage import atomic_write_bytes
 
 if TYPE_CHECKING:
     from lstm_overfit.config import Config

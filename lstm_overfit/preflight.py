@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import DATA_SCHEMAS, Config, UsageError
-from lstm_overfit.records import as_settings, finished_summary, read_overrides
+from lstm_overfit.resume import resume_overrides, resume_sweep_overrides
 from lstm_overfit.validation import validate
 
 # Above this many jobs, each sweep value is composed once (with the others at their first
@@ -166,7 +166,8 @@ def _compose(compose: Any, overrides: list[str], hydra: bool) -> Any:
 
 def check_runtime(configs: list[Config]) -> None:
     """The device, precision, pretrained vectors and data of every job: each distinct data
-    set is loaded once (a bad file stops the command here; good data is cached for the jobs)."""
+    set is loaded once (a bad file stops the command here; good data is cached for the jobs,
+    and a single run takes the splits loaded here rather than reading them again)."""
     from lstm_overfit.data.load import load_data
     from lstm_overfit.embeddings import check_pretrained
     from lstm_overfit.runtime import autocast_for, resolve_device
@@ -179,7 +180,7 @@ def check_runtime(configs: list[Config]) -> None:
         key = json.dumps(asdict(cfg.dataset), default=str, sort_keys=True)
         if key not in seen:
             seen.add(key)
-            load_data(cfg.dataset, cfg.seed)
+            load_data(cfg.dataset, cfg.seed, keep=len(configs) == 1)
 
 
 def check_writable(folder: Path) -> None:
@@ -196,88 +197,6 @@ def check_writable(folder: Path) -> None:
             f"cannot create the run folder {folder} ({err.strerror or err}); run from a "
             "writable folder or set hydra.run.dir (hydra.sweep.dir for -m) to one"
         ) from None
-
-
-# Settings that may change when a run continues: they do not touch what it computes (thread
-# count can move the last bits of a float sum; the device, more).
-RESUME_SETTINGS = ("train.progress=", "train.num_threads=", "device=")
-
-
-def resume_overrides(overrides: list[str]) -> list[str] | None:
-    """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended."""
-    switch = [o for o in overrides if o.startswith("resume=")]
-    settings = [o for o in overrides if o.startswith(RESUME_SETTINGS)]
-    others = [o for o in overrides if o not in switch and o not in settings]
-    value = as_settings(switch)["resume"]
-    folder = Path(value).expanduser()
-    saved = read_overrides(folder)
-    if saved is None:
-        raise UsageError(
-            f"resume={value} is not a run folder (no .hydra/overrides.yaml in it); point it "
-            "at a run's folder, such as outputs/runs/<date>/<time>-<id>"
-        )
-    if others:
-        raise UsageError(
-            f"resume continues a run with its saved config; drop the other overrides "
-            f"({' '.join(others)}); only {', '.join(s + '...' for s in RESUME_SETTINGS)} may "
-            "change"
-        )
-    if (ended := finished_summary(folder)) is not None:
-        print(f"lstm-overfit: nothing to resume: the run in {folder} ended ({ended['status']})")
-        return None
-    check_checkpoints(folder)
-    kept = [o for o in saved if not o.startswith("resume=")]
-    where = folder.resolve()
-    return [*kept, *settings, f"resume={where}", f"hydra.run.dir={where}"]
-
-
-def resume_sweep_overrides(overrides: list[str]) -> list[str]:
-    """`-m ... resume=SWEEP_DIR`: the same sweep again, into SWEEP_DIR. Its jobs that ended
-    are skipped; the others continue from their last checkpoint or start."""
-    value = as_settings(overrides)["resume"]
-    folder = Path(value).expanduser()
-    if not (folder / "multirun.yaml").is_file():
-        raise UsageError(
-            f"resume={value} is not a sweep folder (no multirun.yaml in it); with -m, point it "
-            "at a sweep's folder, such as outputs/sweeps/<date>/<time>-<id>"
-        )
-    for job in sorted(p for p in folder.iterdir() if read_overrides(p) is not None):
-        if finished_summary(job) is None:  # the jobs to continue: their files must load
-            check_checkpoints(job)
-    return [*overrides, f"hydra.sweep.dir={folder.resolve()}"]
-
-
-def check_checkpoints(folder: Path) -> None:
-    """The checkpoints a run continues from load: a damaged one stops the command with one
-    line now, not once the run has started."""
-    from lstm_overfit.checkpoints import load_checkpoint, load_run_state
-
-    last, best = folder / "checkpoints" / "last.pt", folder / "checkpoints" / "best.pt"
-    if last.exists():
-        load_run_state(last)
-    if best.exists():
-        load_checkpoint(best)
-
-
-# Overrides the CLI adds to every sweep it runs, or Hydra to every multirun.
-PINNED = ("resume=", "hydra.sweep.dir=", "hydra.mode=")
-
-
-def sweep_resume_command(sweep_dir: Path) -> str:
-    """The command that continues the sweep in `sweep_dir`: its own overrides, read from the
-    multirun.yaml Hydra saved there, with resume=SWEEP_DIR."""
-    import shlex
-
-    import yaml
-
-    resume = f"resume={shlex.quote(str(sweep_dir))}"
-    saved = sweep_dir / "multirun.yaml"
-    try:
-        overrides = yaml.safe_load(saved.read_text())["hydra"]["overrides"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return f"the same command with {resume}"
-    given = [o for o in [*overrides["task"], *overrides["hydra"]] if not o.startswith(PINNED)]
-    return shlex.join(["lstm-overfit", "train", "-m", *given]) + f" {resume}"
 
 
 def plan(config_dir: Path, overrides: list[str], multirun: bool) -> list[str] | None:

@@ -5,7 +5,7 @@ Where each acts:
 - model: dropout masks (standard, locked), embedding dropout, weight drop and zoneout masks
   (the LSTM layer in layers.py applies the last two)
 - optimizer: decoupled weight decay (optim.py), gradient clipping (train.py)
-- loop: early stopping (records.py)
+- loop: early stopping (stopping.py)
 All model-side regularizers are off in eval mode, except zoneout, which uses its expectation
 there (Krueger et al. 2016), so evaluation is deterministic either way.
 """
@@ -34,6 +34,7 @@ def l2_penalty(params: Iterable[torch.Tensor]) -> torch.Tensor:
     return 0.5 * torch.stack([p.pow(2).sum() for p in params]).sum()
 
 
+# Each weight penalty by the name of its strength in RegConfig (weight_penalty reads it so).
 PENALTIES: dict[str, Callable[[Iterable[torch.Tensor]], torch.Tensor]] = {
     "l1": l1_penalty,
     "l2": l2_penalty,

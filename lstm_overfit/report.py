@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import RegConfig, UsageError
-from lstm_overfit.records import USABLE, read_jsonl, read_overrides, read_summary
+from lstm_overfit.run_folder import (
+    USABLE,
+    compared_numbers,
+    read_metrics,
+    read_overrides,
+    read_summary,
+)
 from lstm_overfit.stats import FAMILY_ERROR, Comparison, holm, paired
 
 # Config keys that say where or how a run executes, not what it computes.
@@ -40,22 +46,9 @@ NOT_CONFIGURATION = (
     "train.progress",
     "train.num_threads",
 )
-# The numbers compared, each with its name in sentences. Lower is better for each but the
-# test metric, whose direction depends on the metric (HIGHER_IS_BETTER).
-COMPARED = {
-    "best_val_loss": "the best validation loss",
-    "final_val_loss": "the final validation loss",
-    "gap_at_best": "the gap at the best epoch",
-    "test_metric": "the test",
-}
-# Their column names in the tables, short enough for a terminal.
-SHORT = {
-    "best_val_loss": "Δ best val",
-    "final_val_loss": "Δ final val",
-    "gap_at_best": "Δ gap at best",
-    "test_metric": "Δ test",
-}
-HIGHER_IS_BETTER = {"acc"}
+# The summary numbers compared: name -> (its name in sentences, its column in tables). Lower
+# is better for each but the test metric, whose direction its runs' summaries record.
+COMPARED = compared_numbers()
 REG_DEFAULTS = {f"reg.{k}": v for k, v in vars(RegConfig()).items()}
 
 
@@ -104,16 +97,13 @@ class Run:
     def number(self, name: str) -> float | None:
         if self.summary is None:
             return None
-        if name.startswith("test_"):
+        if name.startswith("test"):  # test: the task's metric at test; test_loss: the loss
             test = self.summary.get("test") or {}
-            if name == "test_loss":
-                return test.get("loss")
-            return next((v for k, v in test.items() if k != "loss"), None)
+            return test.get("loss" if name == "test_loss" else self.summary.get("metric"))
         return self.summary.get(name)
 
     def metrics(self) -> list[dict[str, Any]]:
-        path = self.folder / "metrics.jsonl"
-        return read_jsonl(path) if path.exists() else []
+        return read_metrics(self.folder)
 
 
 def find_runs(paths: Iterable[Path]) -> list[Run]:
@@ -217,7 +207,9 @@ class Section:
     strata: list[Stratum]
     varying: list[str]  # config keys whose values differ between its configurations
     shared: dict[str, Any]  # the settings every configuration has
-    test_metric: str | None  # acc, ppl, mae: the name of the test metric its runs report
+    metric: str | None  # acc, ppl, mae: the task's metric, as its runs' summaries name it
+    metric_higher_is_better: bool
+    loss_unit: str
 
     @property
     def groups(self) -> list[Group]:
@@ -229,12 +221,7 @@ class Section:
 
     def higher_is_better(self, number: str) -> bool:
         """Only the test metric can be better higher (accuracy); losses and gaps are lower."""
-        return number == "test_metric" and self.test_metric in HIGHER_IS_BETTER
-
-    @property
-    def loss_unit(self) -> str:
-        """Cross-entropy is in nats; a forecaster's loss is the MSE of normalized values."""
-        return "(normalized MSE)" if self.test_metric == "mae" else "nats"
+        return number == "test" and self.metric_higher_is_better
 
     @property
     def title(self) -> str:
@@ -282,15 +269,23 @@ def _section(dataset: str, groups: list[Group]) -> Section:
     for group in groups:
         context = {k: group.settings.get(k) for k in context_keys}
         strata.setdefault(repr(context), Stratum(context, [])).groups.append(group)
-    tests = [r.summary["test"] for g in groups for r in g.usable if r.summary.get("test")]
-    test_metric = next((k for k in tests[0] if k != "loss"), None) if tests else None
+    summaries = [r.summary for g in groups for r in g.usable] or [{}]
     ordered = sorted(strata.values(), key=lambda s: [str(v) for v in s.context.values()])
     for stratum in ordered:
         stratum.groups.sort(key=_by_best_val_loss)
     numeric = all(is_number(v) or v is None for s in ordered for v in s.context.values())
     if numeric:  # training-set sizes and the like in their numeric order
         ordered.sort(key=lambda s: [(v is None, v or 0) for v in s.context.values()])
-    return Section(dataset, ordered, varying, shared, test_metric)
+    task = summaries[0]  # one data set, one task kind
+    return Section(
+        dataset,
+        ordered,
+        varying,
+        shared,
+        task.get("metric"),
+        bool(task.get("metric_higher_is_better")),
+        task.get("loss_unit") or "",
+    )
 
 
 def _parsed(items: list[str]) -> list[tuple[str, Any]]:

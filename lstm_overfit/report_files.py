@@ -9,20 +9,21 @@ import io
 from pathlib import Path
 from typing import Any
 
-from lstm_overfit.records import atomic_write_text
-from lstm_overfit.report import COMPARED, SHORT, Group, Report, Run, Section, Stratum
+from lstm_overfit.report import COMPARED, Group, Report, Run, Section, Stratum
+from lstm_overfit.run_folder import CSV, shown_in
 from lstm_overfit.stats import (
     BOOTSTRAP_RESAMPLES,
     FAMILY_ERROR,
     MIN_SEEDS_FOR_INTERVAL,
     Comparison,
 )
+from lstm_overfit.storage import atomic_write_text
 
 
 def _number_name(section: Section, number: str) -> str:
-    if number == "test_metric":
-        return f"the test {section.test_metric or 'metric'}"
-    return COMPARED[number]
+    if number == "test":
+        return f"the test {section.metric or 'metric'}"
+    return COMPARED[number][0]
 
 
 def _signed(x: float) -> str:
@@ -66,7 +67,7 @@ def _finding(report: Report, section: Section, stratum: Stratum, group: Group, n
     c = report.comparisons[group.key, number]
     base = stratum.baseline
     verb = "raises" if c.mean > 0 else "lowers"
-    unit = "" if number == "test_metric" else f" {section.loss_unit}"
+    unit = "" if number == "test" else f" {section.loss_unit}"
     what = _number_name(section, number)
     sure = f"better on {c.better} of {c.seeds} seeds"
     if c.low is None:
@@ -160,18 +161,18 @@ def table_rows(report: Report, section: Section) -> list[dict[str, str]]:
                 "best val loss": _mean_sd(group, "best_val_loss"),
                 "final val loss": _mean_sd(group, "final_val_loss"),
                 "gap at best": _mean_sd(group, "gap_at_best"),
-                f"test {section.test_metric or 'metric'}": _mean_sd(group, "test_metric"),
+                f"test {section.metric or 'metric'}": _mean_sd(group, "test"),
             }
             if group.by_seed("final_train_acc_flipped"):
                 row["flipped memorized"] = _mean_sd(group, "final_train_acc_flipped")
             for number in COMPARED:
                 key = (group.key, number)
                 c = report.comparisons.get(key)
-                test = f" {section.test_metric}" if number == "test_metric" else ""
+                column = COMPARED[number][1] + (f" {section.metric}" if number == "test" else "")
                 if group is stratum.baseline:
-                    row[SHORT[number] + test] = "baseline"
+                    row[column] = "baseline"
                 else:
-                    row[SHORT[number] + test] = fmt_interval(c, report.survives(key)) if c else "-"
+                    row[column] = fmt_interval(c, report.survives(key)) if c else "-"
             rows.append(row)
     return rows
 
@@ -246,25 +247,8 @@ def report_markdown(report: Report) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-SUMMARY_COLUMNS = (
-    "status",
-    "seed",
-    "num_threads",
-    "best_epoch",
-    "best_val_loss",
-    "final_val_loss",
-    "gap_at_best",
-    "final_gap",
-    "max_gap",
-    "overfit_onset_epoch",
-    "overfit_onset_rise",
-    "epochs_run",
-    "test_loss",
-    "test_metric",
-    "final_train_acc_flipped",
-    "error",
-    "folder",
-)
+# The summary's numbers, then the test split's loss and metric, and where the run is.
+SUMMARY_COLUMNS = (*shown_in(CSV), "metric", "test_loss", "test_metric", "folder")
 
 
 def summary_csv(report: Report) -> str:
@@ -286,7 +270,7 @@ def _csv_row(run: Run, section: Section, group: Group, varying: list[str]) -> di
     summary = run.summary or {}
     row: dict[str, Any] = {k: summary.get(k, "") for k in SUMMARY_COLUMNS}
     row.update({k: run.config.get(k, "") for k in varying})
-    test_loss, test_metric = run.number("test_loss"), run.number("test_metric")
+    test_loss, test_metric = run.number("test_loss"), run.number("test")
     row.update(
         dataset=section.dataset,
         configuration=group.label,

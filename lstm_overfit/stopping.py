@@ -1,14 +1,47 @@
-"""How a run is stopped before its last epoch: divergence, and SIGINT/SIGTERM."""
+"""How a run stops before its last epoch: early stopping, divergence, SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import logging
+import math
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+class EarlyStopper:
+    """Tracks the best validation loss; says stop after `patience` epochs without a new best.
+
+    patience 0 never stops (it still tracks the best epoch for checkpointing).
+    """
+
+    def __init__(self, patience: int = 0) -> None:
+        self.patience = patience
+        self.best_loss = math.inf
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
+
+    def update(self, epoch: int, val_loss: float) -> bool:
+        """Record one epoch; True when it is a new best."""
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience > 0 and self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_loss, self.best_epoch = state["best_loss"], state["best_epoch"]
+        self.bad_epochs = state["bad"]
 
 
 class Diverged(Exception):

@@ -9,14 +9,16 @@
   error in the series' units and its scaled form (MASE).
 
 Each task also knows the loss of the best constant predictor on its training split, the
-yardstick of the default divergence bound.
+yardstick of the default divergence bound. `TrainingTask` is the contract the loop, the
+model builder and the summary rely on; a new task kind implements it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -25,6 +27,7 @@ from torch.nn import functional as F
 from lstm_overfit.config import Config, CorpusData, Task
 from lstm_overfit.data.splits import Sequences, Stream, TaskData, Windows
 from lstm_overfit.models import BackboneOutput, State
+from lstm_overfit.run_folder import EpochRecord
 
 # Classification batches are formed from pools of this many batches sorted by length, so
 # rows of a batch have similar lengths while the epoch stays shuffled.
@@ -44,6 +47,44 @@ class StepResult:
     # sum over steps), taken at the learning rate times lr_scale (variable-length windows).
     objective_scale: float = 1.0
     lr_scale: float = 1.0
+
+
+class TrainingTask(Protocol):
+    """What the loop asks of a task kind."""
+
+    metric: str  # its metric's name in records and summaries: val_<metric>, test[<metric>]
+    higher_is_better: bool  # of the metric
+    loss_unit: str  # the unit of its loss
+    output_size: int  # the model's outputs per prediction
+    # The factor on a full batch's objective (a loss summed over steps), which SGD's coupled
+    # weight decay is scaled by so it keeps its strength against the data term.
+    objective_scale: float
+
+    def train_sample(self, size: int, gen: torch.Generator) -> Any:
+        """The fixed part of the training split train_loss is measured on."""
+        ...
+
+    def constant_loss(self) -> float:
+        """The loss of the best constant predictor on the training split."""
+        ...
+
+    def epoch_batches(self, gen: torch.Generator) -> list[Any]: ...
+
+    def step(self, model: nn.Module, batch: Any) -> StepResult: ...
+
+    def evaluate(self, model: nn.Module, split: Any) -> dict[str, float]:
+        """{"loss": ..., metric: ..., and any other figures} over a split, in eval mode."""
+        ...
+
+    def summary_extras(self, records: Sequence[EpochRecord]) -> dict[str, Any]:
+        """The RunSummary fields only this task kind fills."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """What an epoch stopped midway needs to continue (a carried hidden state)."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -94,10 +135,13 @@ def _sample(split: Any, size: int, gen: torch.Generator) -> Any:
 
 
 class ClassificationTask:
-    metric = "acc"
+    metric, higher_is_better, loss_unit = "acc", True, "nats"
+    objective_scale = 1.0
 
     def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
         self.data, self.loop, self.device = data, cfg.train, device
+        # Two classes: one logit.
+        self.output_size = 1 if data.num_classes == 2 else data.num_classes
 
     def train_sample(self, size: int, gen: torch.Generator) -> Sequences:
         """A fixed sample of the training split; all of it where the flipped labels are
@@ -153,6 +197,15 @@ class ClassificationTask:
             result["acc_flipped"] = _share(correct[flipped])
         return result
 
+    def summary_extras(self, records: Sequence[EpochRecord]) -> dict[str, Any]:
+        """Memorization, where the flipped labels are known: the last epoch's accuracy on
+        the training split's clean and flipped labels."""
+        last = records[-1].task_metrics if records else {}
+        return {
+            "final_train_acc_clean": last.get("train_acc_clean"),
+            "final_train_acc_flipped": last.get("train_acc_flipped"),
+        }
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
@@ -186,12 +239,14 @@ def window_lengths(columns: int, bptt: int, gen: torch.Generator | None) -> list
 
 
 class LanguageModelTask:
-    metric = "ppl"
+    metric, higher_is_better, loss_unit = "ppl", False, "nats"
 
     def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
         corpus: CorpusData = cfg.dataset
         self.data, self.loop, self.device = data, cfg.train, device
         self.bptt, self.variable = corpus.bptt, corpus.variable_bptt
+        self.output_size = data.vocab_size
+        self.objective_scale = float(self.bptt) if cfg.train.lm_sum_over_steps else 1.0
         self.train_rows = batchify(data.train, cfg.train.batch_size).to(device)
         self.state: State | None = None
 
@@ -249,6 +304,9 @@ class LanguageModelTask:
         loss = total.item() / count
         return {"loss": loss, "ppl": math.exp(min(loss, 700.0))}
 
+    def summary_extras(self, records: Sequence[EpochRecord]) -> dict[str, Any]:
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """The hidden state carried into the next window, for a run stopped mid-epoch."""
         return {"state": self.state}
@@ -258,10 +316,12 @@ class LanguageModelTask:
 
 
 class ForecastTask:
-    metric = "mae"
+    metric, higher_is_better, loss_unit = "mae", False, "normalized MSE"
+    objective_scale = 1.0
 
     def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
         self.data, self.loop, self.device = data, cfg.train, device
+        self.output_size = cfg.dataset.horizon
 
     def train_sample(self, size: int, gen: torch.Generator) -> Windows:
         return _sample(self.data.train, size, gen)
@@ -305,13 +365,14 @@ class ForecastTask:
         repeated = split.last.unsqueeze(1).expand_as(split.target_levels)
         return self.errors(repeated, split)
 
-    def naive_forecast(self) -> dict[str, float]:
-        """Persistence's errors on val and test, for the summary beside the model's."""
-        return {
+    def summary_extras(self, records: Sequence[EpochRecord]) -> dict[str, Any]:
+        """Persistence's errors on val and test, beside the model's."""
+        naive = {
             f"{name}_{k}": v
             for name in ("val", "test")
             for k, v in self.persistence(getattr(self.data, name)).items()
         }
+        return {"naive_forecast": naive}
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -323,5 +384,5 @@ class ForecastTask:
 TASKS = {Task.classify: ClassificationTask, Task.lm: LanguageModelTask, Task.forecast: ForecastTask}
 
 
-def make_task(data: TaskData, cfg: Config, device: torch.device) -> Any:
+def make_task(data: TaskData, cfg: Config, device: torch.device) -> TrainingTask:
     return TASKS[data.task](data, cfg, device)

@@ -12,12 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import Config
-from lstm_overfit.records import EpochRecord, RunSummary, as_settings, read_overrides
+from lstm_overfit.run_folder import (
+    HPARAMS,
+    EpochRecord,
+    RunSummary,
+    as_settings,
+    read_overrides,
+    shown_in,
+)
 
 # Record fields that are bookkeeping, not metrics.
 NOT_SCALARS = ("epoch", "ended_at")
-# The summary numbers the hparams table shows for each run.
-SUMMARY_METRICS = ("best_val_loss", "final_val_loss", "gap_at_best", "max_gap", "epochs_run")
 
 
 def _hparam(value: Any) -> Any:
@@ -56,7 +61,7 @@ class TensorBoardWriter:
         return {"seed": self.cfg.seed, **{k: _hparam(v) for k, v in settings.items()}}
 
     def end_run(self, summary: RunSummary) -> None:
-        metrics = {f"summary/{k}": getattr(summary, k) for k in SUMMARY_METRICS}
+        metrics = {f"summary/{k}": getattr(summary, k) for k in shown_in(HPARAMS)}
         for key, value in (summary.test or {}).items():
             metrics[f"summary/test_{key}"] = value
         metrics = {k: v for k, v in metrics.items() if v is not None and math.isfinite(v)}

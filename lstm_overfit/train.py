@@ -19,18 +19,13 @@ import torch
 from torch import nn
 
 from lstm_overfit.build import build_run, describe
-from lstm_overfit.checkpoints import capture, save_checkpoint
-from lstm_overfit.config import Config, OptimizerName
-from lstm_overfit.optim import (
-    averaged_weights,
-    averaging_due,
-    averaging_optimizer,
-    epoch_lr,
-    set_lr,
-)
-from lstm_overfit.records import EarlyStopper, EpochRecord, JsonlWriter, RunSummary
+from lstm_overfit.checkpoints import RunState, save_checkpoint
+from lstm_overfit.config import Config
+from lstm_overfit.optim import epoch_lr
 from lstm_overfit.regularizers import batch_penalty
-from lstm_overfit.stopping import Diverged, Interrupted
+from lstm_overfit.run_folder import EpochRecord, RunSummary
+from lstm_overfit.stopping import Diverged, EarlyStopper, Interrupted
+from lstm_overfit.storage import JsonlWriter
 
 log = logging.getLogger(__name__)
 
@@ -55,71 +50,59 @@ class Observer(Protocol):
 
 
 class TrainingRun:
-    """One training run: the state the epoch loop shares, and the files it writes."""
+    """One training run: what it is made of (`parts`, fixed once built), its state (`state`,
+    what checkpoints save), its history (`records`) and the files it writes."""
 
     def __init__(self, cfg: Config, out_dir: Path, observers: Sequence[Observer] = ()) -> None:
         self.cfg, self.out_dir, self.observers = cfg, out_dir, list(observers)
-        parts = build_run(cfg)
-        self.num_threads = parts.num_threads
-        self.device = parts.device
-        self.autocast = parts.autocast
-        self.data = parts.data
-        self.model = parts.model
-        self.pretrained_coverage = parts.pretrained_coverage
-        self.task = parts.task
-        self.params = parts.params
-        self.penalty = parts.penalty
-        self.optimizer = parts.optimizer
-        self.train_sample = parts.train_sample
-        self.max_loss = parts.max_loss
-        self.averaging = False  # NT-ASGD has switched to averaged SGD
-        self.order_gen = torch.Generator().manual_seed(cfg.seed)
-        self.stopper = EarlyStopper(cfg.reg.early_stopping)
+        self.parts = build_run(cfg)
+        self.state = RunState(
+            model=self.parts.model,
+            optimizer=self.parts.optimizer,
+            order=torch.Generator().manual_seed(cfg.seed),
+            stopper=EarlyStopper(cfg.reg.early_stopping),
+        )
         self.records: list[EpochRecord] = []
-        self.first_epoch = 1
-        self.partial: dict[str, Any] | None = None  # a mid-epoch position to continue from
-        self.earlier_seconds = 0.0  # wall time of the invocations before a resume
         self.stop_signal: int | None = None
-        self.started = time.perf_counter()
         self.checkpoints = out_dir / "checkpoints"
         self.metrics = JsonlWriter(out_dir / "metrics.jsonl")
-        log.info("%s", describe(cfg, parts))
+        log.info("%s", describe(cfg, self.parts))
 
-    def switch_to_averaging(self) -> None:
-        self.optimizer = averaging_optimizer(self.optimizer, self.cfg.optim.lr)
-        self.averaging = True
+    def save(self, name: str) -> None:
+        save_checkpoint(self.checkpoints / name, self.state, self.cfg)
 
     # -- the loop ---------------------------------------------------------------------
 
     def _check(self, sums: dict[str, Any], epoch: int, batch: int) -> float:
         """The running loss; raises Diverged if a batch's loss was non-finite or too large."""
         loss, worst = torch.stack((sums["loss"], sums["worst"])).tolist()  # one read-back
-        if not math.isfinite(worst) or worst > self.max_loss:
+        if not math.isfinite(worst) or worst > self.parts.max_loss:
             raise Diverged(
-                f"the training loss became non-finite or above {self.max_loss:.4g} in epoch "
+                f"the training loss became non-finite or above {self.parts.max_loss:.4g} in epoch "
                 f"{epoch} (by batch {batch})"
             )
         return loss / sums["examples"]
 
     def _step(self, batch: Any, lr: float, sums: dict[str, Any]) -> None:
         """One optimizer step on one batch, its figures added to `sums`."""
-        with self.autocast:
-            result = self.task.step(self.model, batch)
-            penalty = batch_penalty(self.cfg.reg, self.penalty, result.hidden)
+        parts, model, optimizer = self.parts, self.state.model, self.state.optimizer
+        with parts.autocast:
+            result = parts.task.step(model, batch)
+            penalty = batch_penalty(self.cfg.reg, parts.penalty, result.hidden)
         objective = result.loss if penalty is None else result.loss + penalty
         if result.objective_scale != 1.0:
             objective = objective * result.objective_scale
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         objective.backward()
         # The norm before clipping is recorded whether or not it clips.
-        norm = nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
+        norm = nn.utils.get_total_norm([p.grad for p in parts.params if p.grad is not None])
         if self.cfg.reg.grad_clip > 0:
-            nn.utils.clip_grads_with_norm_(self.params, self.cfg.reg.grad_clip, norm)
+            nn.utils.clip_grads_with_norm_(parts.params, self.cfg.reg.grad_clip, norm)
         if result.lr_scale != 1.0:
-            set_lr(self.optimizer, lr * result.lr_scale)
-        self.optimizer.step()
+            optimizer.set_lr(lr * result.lr_scale)
+        optimizer.step()
         if result.lr_scale != 1.0:
-            set_lr(self.optimizer, lr)
+            optimizer.set_lr(lr)
         data_loss = result.loss.detach()
         sums["grad_norm"] += norm
         sums["worst"] = torch.maximum(sums["worst"], data_loss)
@@ -130,19 +113,20 @@ class TrainingRun:
         sums["tokens"] += result.tokens
 
     def train_epoch(self, epoch: int, lr: float) -> dict[str, float]:
-        self.model.train()
-        set_lr(self.optimizer, lr)
-        order_before = self.order_gen.get_state()
-        batches = self.task.epoch_batches(self.order_gen)
-        zero = torch.zeros((), device=self.device)
+        state, task = self.state, self.parts.task
+        state.model.train()
+        state.optimizer.set_lr(lr)
+        order_before = state.order.get_state()
+        batches = task.epoch_batches(state.order)
+        zero = torch.zeros((), device=self.parts.device)
         sums: dict[str, Any] = {key: zero.clone() for key in SUM_KEYS}
         sums["worst"].fill_(-math.inf)
         sums.update(examples=0, tokens=0, seconds=0.0)
         done = 0
-        if self.partial is not None:  # continue an epoch a signal stopped
-            sums, done = self.partial["sums"], self.partial["batches_done"]
-            self.task.load_state_dict(self.partial["task"])
-            self.partial = None
+        if state.partial is not None:  # continue an epoch a signal stopped
+            sums, done = state.partial["sums"], state.partial["batches_done"]
+            task.load_state_dict(state.partial["task"])
+            state.partial = None
         for observer in self.observers:
             observer.start_epoch(epoch, len(batches))
         start = time.perf_counter() - sums["seconds"]
@@ -154,9 +138,9 @@ class TrainingRun:
                 observer.batch_done(running)
             if self.stop_signal is not None and i < len(batches):
                 sums["seconds"] = time.perf_counter() - start
-                partial = {"batches_done": i, "sums": sums, "task": self.task.state_dict()}
-                self.order_gen.set_state(order_before)  # replayed on resume
-                save_checkpoint(capture(self, epoch - 1, partial), self.checkpoints / "last.pt")
+                state.partial = {"batches_done": i, "sums": sums, "task": task.state_dict()}
+                state.order.set_state(order_before)  # replayed on resume
+                self.save("last.pt")
                 raise Interrupted(self.stop_signal)
         seconds = time.perf_counter() - start
         return {
@@ -167,15 +151,15 @@ class TrainingRun:
         }
 
     def run_epoch(self, epoch: int) -> EpochRecord:
-        cfg = self.cfg
+        cfg, parts, state = self.cfg, self.parts, self.state
         start = time.perf_counter()
         lr = epoch_lr(cfg.optim, epoch)
         fit_stats = self.train_epoch(epoch, lr)
         eval_start = time.perf_counter()
         # NT-ASGD evaluates (and keeps as best) the averaged weights.
-        with averaged_weights(self.optimizer), self.autocast:
-            on_train = self.task.evaluate(self.model, self.train_sample)
-            on_val = self.task.evaluate(self.model, self.data.val)
+        with state.optimizer.averaged_weights(), parts.autocast:
+            on_train = parts.task.evaluate(state.model, parts.train_sample)
+            on_val = parts.task.evaluate(state.model, parts.data.val)
             end = time.perf_counter()
             train_loss, val_loss = on_train.pop("loss"), on_val.pop("loss")
             record = EpochRecord(
@@ -199,9 +183,10 @@ class TrainingRun:
             # that resume drops and recomputes, never a checkpoint without its record.
             self.records.append(record)
             self.metrics.append(record.to_dict())
-            if self.stopper.update(epoch, record.val_loss):
-                save_checkpoint(capture(self, epoch), self.checkpoints / "best.pt")
-        metric = self.task.metric
+            state.epoch = epoch
+            if state.stopper.update(epoch, record.val_loss):
+                self.save("best.pt")
+        metric = parts.task.metric
         log.info(
             "epoch %d/%d  train %.4f  val %.4f  gap %+.4f  val_%s %.4g  (%.1f s)",
             epoch,
@@ -213,15 +198,9 @@ class TrainingRun:
             record.task_metrics[f"val_{metric}"],
             record.epoch_seconds,
         )
-        val_losses = [r.val_loss for r in self.records]
-        if (
-            cfg.optim.name == OptimizerName.nt_asgd
-            and not self.averaging
-            and averaging_due(val_losses, cfg.optim.nonmono)
-        ):
-            self.switch_to_averaging()
+        if state.optimizer.epoch_done([r.val_loss for r in self.records]):
             log.info("NT-ASGD: averaging the weights from epoch %d on", epoch + 1)
-        save_checkpoint(capture(self, epoch), self.checkpoints / "last.pt")
+        self.save("last.pt")
         for observer in self.observers:
             observer.end_epoch(record)
         if self.stop_signal is not None:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from conftest import run_cli, run_folders, run_main
 
-from lstm_overfit.records import read_jsonl
+from lstm_overfit.run_folder import read_metrics
 
 
 def test_smoke_run_writes_a_complete_run_folder(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_smoke_run_writes_a_complete_run_folder(tmp_path: Path) -> None:
     assert {p.name for p in (folder / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_run"] == 2
-    assert len(read_jsonl(folder / "metrics.jsonl")) == 2
+    assert len(read_metrics(folder)) == 2
     assert "epoch 2/2" in (folder / "run.log").read_text()
 
 
@@ -61,9 +61,7 @@ def sweep_metrics(root: Path) -> dict[str, list]:
     rows = {}
     for folder in run_folders(root):
         seed = json.loads((folder / "summary.json").read_text())["seed"]
-        rows[seed] = [
-            (r["train_loss"], r["val_loss"]) for r in read_jsonl(folder / "metrics.jsonl")
-        ]
+        rows[seed] = [(r["train_loss"], r["val_loss"]) for r in read_metrics(folder)]
     return rows
 
 
@@ -127,7 +125,7 @@ def test_zaremba_small_schedule_on_a_ptb_slice(tmp_path: Path, shared_data: Path
     )
     assert result.returncode == 0, result.stderr
     [folder] = run_folders(tmp_path)
-    rows = read_jsonl(folder / "metrics.jsonl")
+    rows = read_metrics(folder)
     assert [r["lr"] for r in rows] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25]
     for row in rows:
         assert row["val_ppl"] == pytest.approx(math.exp(row["val_loss"]))
@@ -166,7 +164,7 @@ def test_forecasting_reports_errors_in_the_series_units(tmp_path: Path, shared_d
     )
     assert result.returncode == 0, result.stderr
     [folder] = run_folders(tmp_path)
-    row = read_jsonl(folder / "metrics.jsonl")[-1]
+    row = read_metrics(folder)[-1]
     assert row["val_mae"] > 1.0  # sunspot numbers, not normalized units
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["test"]["mae"] > 1.0 and summary["naive_forecast"]["test_mae"] > 1.0

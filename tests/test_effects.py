@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from lstm_overfit.config import Config, RegConfig, SyntheticData
 from lstm_overfit.fit import fit
-from lstm_overfit.records import RunSummary
+from lstm_overfit.run_folder import RunSummary
 
 SEEDS = (0, 1, 2)
 # Each preset at its own strength (conf/reg/NAME.yaml).

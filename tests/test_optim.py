@@ -7,13 +7,7 @@ import torch
 from torch import nn
 
 from lstm_overfit.config import OptimConfig, OptimizerName
-from lstm_overfit.optim import (
-    averaged_weights,
-    averaging_due,
-    averaging_optimizer,
-    build_optimizer,
-    epoch_lr,
-)
+from lstm_overfit.optim import RunOptimizer, averaging_due, build_optimizer, epoch_lr
 
 
 def small_model() -> nn.Module:
@@ -72,24 +66,45 @@ def test_nt_asgd_starts_averaging_when_validation_stops_improving() -> None:
     assert not averaging_due([5.0, 6.0], nonmono=5)  # too few epochs to judge
 
 
-def test_averaged_sgd_evaluates_with_the_running_average() -> None:
+def test_nt_asgd_switches_once_and_evaluates_with_the_running_average() -> None:
     model = small_model()
     params = list(model.parameters())
-    sgd = build_optimizer(OptimConfig(name=OptimizerName.nt_asgd, lr=0.1), params, [], 0.0)
-    asgd = averaging_optimizer(sgd, 0.1)
+    cfg = OptimConfig(name=OptimizerName.nt_asgd, lr=0.1, nonmono=2)
+    optimizer = RunOptimizer(cfg, build_optimizer(cfg, params, [], 0.0))
+    assert not optimizer.epoch_done([5.0, 4.0, 3.0])
+    fresh = list(small_model().parameters())
+    with optimizer.averaged_weights():  # plain SGD keeps no average: nothing changes
+        assert all(torch.equal(p, q) for p, q in zip(params, fresh, strict=True))
+    assert optimizer.epoch_done([5.0, 4.0, 3.0, 2.9, 2.95, 3.1])
+    assert optimizer.averaging and isinstance(optimizer.current, torch.optim.ASGD)
+    assert not optimizer.epoch_done([5.0, 4.0, 3.0, 2.9, 2.95, 3.1, 3.2])  # once only
     history = []
     gen = torch.Generator().manual_seed(0)
     for _ in range(4):
         for p in params:
             p.grad = torch.randn(p.shape, generator=gen)
-        asgd.step()
+        optimizer.step()
         history.append([p.detach().clone() for p in params])
     trained = [p.detach().clone() for p in params]
-    with averaged_weights(asgd):
+    with optimizer.averaged_weights():
         # PyTorch's ASGD (as AWD-LSTM runs it, t0 = 0) averages from its second step on.
         for p, *steps in zip(params, *history[1:], strict=True):
             torch.testing.assert_close(p.detach(), torch.stack(steps).mean(0))
     for p, weight in zip(params, trained, strict=True):
         assert torch.equal(p.detach(), weight)  # the trained weights are back
-    with averaged_weights(sgd):  # plain SGD keeps no average: nothing changes
-        assert all(torch.equal(p.detach(), w) for p, w in zip(params, trained, strict=True))
+
+
+def test_an_averaging_optimizer_comes_back_from_its_state_dict() -> None:
+    model = small_model()
+    cfg = OptimConfig(name=OptimizerName.nt_asgd, lr=0.1, nonmono=1)
+    optimizer = RunOptimizer(cfg, build_optimizer(cfg, list(model.parameters()), [], 0.0))
+    assert optimizer.epoch_done([0.5, 0.6, 0.9])
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    again = RunOptimizer(cfg, build_optimizer(cfg, list(model.parameters()), [], 0.0))
+    again.load_state_dict(optimizer.state_dict())
+    assert again.averaging and isinstance(again.current, torch.optim.ASGD)
+    saved, loaded = optimizer.current.state_dict(), again.current.state_dict()
+    for key, state in saved["state"].items():
+        assert torch.equal(state["ax"], loaded["state"][key]["ax"])

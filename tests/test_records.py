@@ -1,4 +1,5 @@
-"""Early stopping, overfitting onset and gap statistics on scripted curves; atomic files."""
+"""Early stopping, overfitting onset and gap statistics on scripted curves; the run folder's
+records; atomic files."""
 
 from __future__ import annotations
 
@@ -7,15 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from lstm_overfit.records import (
-    EarlyStopper,
+from lstm_overfit.config import UsageError
+from lstm_overfit.curves import curve_summary, overfit_onset
+from lstm_overfit.run_folder import (
+    CONSOLE,
+    CSV,
+    HPARAMS,
     EpochRecord,
-    JsonlWriter,
-    atomic_write_json,
-    curve_summary,
-    overfit_onset,
-    read_jsonl,
+    RunSummary,
+    compared_numbers,
+    read_metrics,
+    shown_in,
 )
+from lstm_overfit.stopping import EarlyStopper
+from lstm_overfit.storage import JsonlWriter, atomic_write_json
 
 
 def record(epoch: int, train: float, val: float) -> EpochRecord:
@@ -78,12 +84,28 @@ def test_no_onset_when_train_loss_rises_too() -> None:
 
 def test_curve_summary_gap_statistics() -> None:
     records = [record(1, 1.0, 1.1), record(2, 0.5, 0.8), record(3, 0.2, 0.9)]
-    summary = curve_summary(records, best_epoch=2, patience=1, min_rise=0.02)
+    summary = RunSummary(**curve_summary(records, best_epoch=2, patience=1, min_rise=0.02))
     assert summary.best_epoch == 2 and summary.best_val_loss == 0.8
     assert summary.gap_at_best == pytest.approx(0.3)
     assert summary.max_gap == pytest.approx(0.7)
     assert summary.final_gap == pytest.approx(0.7)
     assert summary.overfit_onset_epoch == 2 and summary.overfit_onset_rise == pytest.approx(0.1)
+    assert summary.epochs_run == 3 and summary.final_val_loss == 0.9
+    assert curve_summary([], best_epoch=None, patience=1, min_rise=0.02) == {}
+
+
+def test_each_view_shows_the_summary_numbers_declared_for_it() -> None:
+    assert shown_in(HPARAMS) == [
+        "best_val_loss",
+        "final_val_loss",
+        "gap_at_best",
+        "max_gap",
+        "epochs_run",
+    ]
+    assert shown_in(CONSOLE)[0] == "status" and "wall_seconds" in shown_in(CONSOLE)
+    assert {"seed", "overfit_onset_rise", "error"} <= set(shown_in(CSV))
+    assert list(compared_numbers()) == ["best_val_loss", "final_val_loss", "gap_at_best", "test"]
+    assert list(RunSummary().to_dict())[0] == "status"  # the line a reader looks for
 
 
 def test_epoch_record_keys() -> None:
@@ -115,4 +137,13 @@ def test_jsonl_appends_one_object_per_line(tmp_path: Path) -> None:
     writer = JsonlWriter(tmp_path / "metrics.jsonl")
     writer.append({"epoch": 1})
     writer.append({"epoch": 2})
-    assert read_jsonl(tmp_path / "metrics.jsonl") == [{"epoch": 1}, {"epoch": 2}]
+    assert read_metrics(tmp_path) == [{"epoch": 1}, {"epoch": 2}]
+
+
+def test_a_last_row_cut_short_is_left_out_and_a_damaged_one_named(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
+    assert read_metrics(tmp_path) == [{"epoch": 1}, {"epoch": 2}]
+    path.write_text('{"epoch": 1}\n{"epo\n{"epoch": 3}\n')
+    with pytest.raises(UsageError, match=r"metrics.jsonl: line 2 is not JSON"):
+        read_metrics(tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import fields
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from lstm_overfit.data.splits import TaskData
 from lstm_overfit.layers import LSTMLayer
 from lstm_overfit.models import build_model, build_spec
 from lstm_overfit.regularizers import (
+    PENALTIES,
     LockedDropout,
     activation_penalty,
     dropout,
@@ -41,7 +43,8 @@ def model_with(
     for key, value in m.items():
         setattr(cfg.model, key, value)
     data = TaskData(task, None, None, None, vocab_size=VOCAB, num_classes=2)
-    return build_model(build_spec(cfg, data))
+    outputs = VOCAB if task == Task.lm else 1  # a word per step; one logit; one step ahead
+    return build_model(build_spec(cfg, data, outputs))
 
 
 def small_model(dropout: float = 0.0) -> nn.Module:
@@ -84,6 +87,14 @@ def test_l2_gradient_is_lambda_times_weight() -> None:
     w = torch.randn(3, 4, requires_grad=True)
     weight_penalty(RegConfig(l2=0.1), [w])().backward()
     torch.testing.assert_close(w.grad, 0.1 * w.detach())
+
+
+def test_each_weight_penalty_is_keyed_by_its_strengths_name_in_the_config() -> None:
+    strengths = {f.name for f in fields(RegConfig) if f.type == "float"}
+    assert set(PENALTIES) <= strengths
+    for name in PENALTIES:  # on with its strength, off at zero
+        assert weight_penalty(RegConfig(**{name: 0.5}), [torch.ones(2, 2)]) is not None
+        assert weight_penalty(RegConfig(**{name: 0.0}), [torch.ones(2, 2)]) is None
 
 
 def test_dropout_is_off_in_eval_mode_and_on_in_train_mode() -> None:
@@ -333,7 +344,7 @@ def test_zoneout_backward_matches_finite_differences() -> None:
 def test_each_place_takes_its_own_rate_or_the_shared_one() -> None:
     cfg = Config(reg=RegConfig(locked_dropout=0.5, locked_dropout_hidden=0.1, zoneout=0.2))
     cfg.reg.zoneout_hidden = 0.05
-    spec = build_spec(cfg, TaskData(Task.classify, None, None, None, vocab_size=VOCAB))
+    spec = build_spec(cfg, TaskData(Task.classify, None, None, None, vocab_size=VOCAB), 1)
     assert spec.locked_dropout == (0.5, 0.1, 0.5) and spec.zoneout == (0.2, 0.05)
 
 

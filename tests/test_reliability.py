@@ -16,7 +16,7 @@ import pytest
 from conftest import run_cli, run_folders, run_main
 
 from lstm_overfit.checkpoints import CheckpointError, load_checkpoint
-from lstm_overfit.records import read_jsonl
+from lstm_overfit.run_folder import read_metrics
 
 # Wall-clock fields: the only ones allowed to differ between a resumed run and a straight one.
 TIMING = {"epoch_seconds", "tokens_per_second", "eval_seconds", "ended_at", "wall_seconds"}
@@ -56,7 +56,7 @@ def without_timing(row: dict) -> dict:
 
 
 def outcome(folder: Path) -> tuple[list[dict], dict]:
-    rows = [without_timing(r) for r in read_jsonl(folder / "metrics.jsonl")]
+    rows = [without_timing(r) for r in read_metrics(folder)]
     return rows, without_timing(json.loads((folder / "summary.json").read_text()))
 
 
@@ -87,7 +87,7 @@ def test_sigkill_mid_epoch_then_resume_matches_a_straight_run(tmp_path, straight
     assert result.returncode == -signal.SIGKILL
     folder = the_run_folder(tmp_path)
     assert not (folder / "summary.json").exists()
-    assert len(read_jsonl(folder / "metrics.jsonl")) == 1
+    assert len(read_metrics(folder)) == 1
     resumed = run_cli("train", f"resume={folder}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(folder) == straight_run
@@ -122,6 +122,41 @@ def test_an_interruption_before_training_is_recorded_as_such(tmp_path: Path, mon
     assert result.returncode == 130 and "interrupted" in result.stderr
     [folder] = run_folders(tmp_path)
     assert json.loads((folder / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_a_run_that_fails_while_being_built_says_so(tmp_path: Path, monkeypatch) -> None:
+    """An error before the first epoch (here while the model is built) leaves a summary that
+    says failed and why, not a folder that reads as still running."""
+    import lstm_overfit.build as build
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(build, "build_model", broken)
+    result = run_main("train", "+experiment=smoke", "train.progress=false", cwd=tmp_path)
+    assert result.returncode == 1 and "RuntimeError: out of memory" in result.stderr
+    [folder] = run_folders(tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error"] == "RuntimeError: out of memory"
+
+
+def test_a_users_own_config_folder_is_validated_too(tmp_path: Path) -> None:
+    """--config-dir runs go to Hydra as they are; the run still checks every rule."""
+    (tmp_path / "mine").mkdir()
+    result = run_main(
+        "train",
+        "--config-dir",
+        str(tmp_path / "mine"),
+        "+experiment=smoke",
+        "model.bidirectional=true",
+        "+reg=zoneout",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("lstm-overfit: error: zoneout and model.bidirectional")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "checkpoints").exists()  # nothing trained
 
 
 def test_a_diverged_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
@@ -164,7 +199,7 @@ def test_divergence_through_the_console_script(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from lstm_overfit.records import atomic_write_json
+from lstm_overfit.storage import atomic_write_json
 target = Path(sys.argv[1])
 payloads = [{"n": i, "pad": "x" * 200_000 * (1 + i % 3)} for i in range(3)]
 atomic_write_json(target, payloads[0])
@@ -280,7 +315,7 @@ def test_report_names_a_damaged_summary(tmp_path: Path) -> None:
 def test_disk_full_keeps_earlier_files(tmp_path: Path, monkeypatch) -> None:
     from conftest import tiny_config
 
-    import lstm_overfit.records as records
+    import lstm_overfit.storage as storage
     from lstm_overfit.fit import fit
 
     fit(tiny_config(epochs=2), tmp_path)
@@ -289,9 +324,9 @@ def test_disk_full_keeps_earlier_files(tmp_path: Path, monkeypatch) -> None:
     def full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(records.os, "fsync", full)
+    monkeypatch.setattr(storage.os, "fsync", full)
     with pytest.raises(OSError, match="No space left"):
-        records.atomic_write_json(tmp_path / "summary.json", {"status": "completed"})
+        storage.atomic_write_json(tmp_path / "summary.json", {"status": "completed"})
     monkeypatch.undo()
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before
@@ -323,7 +358,7 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         return ["+reg=l2", "reg.l2=-1"], "reg.l2=-1.0 is out of range: it must be >= 0"
     if name == "out-of-range rate":
         return ["+reg=dropout", "reg.dropout=1"], "reg.dropout=1.0 is out of range"
-    if name == "zero size":
+    if name == "zero or negative size":
         return ["train.batch_size=0"], "train.batch_size=0 is out of range: it must be >= 1"
     if name == "more validation than data":
         folder = imdb_folder(root)
@@ -332,7 +367,7 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         return [*imdb, f"dataset.path={root / 'gone'}"], "gone: no such folder"
     if name == "a directory where a file is expected":
         return ["dataset=sunspots", f"dataset.path={root}"], "is a folder, expected a file"
-    if name == "corrupt gzip":
+    if name == "a corrupt gzip":
         folder = imdb_folder(root)
         (folder / "train.jsonl.gz").write_bytes(b"\x1f\x8b\x08garbage")
         return [*imdb, f"dataset.path={folder}"], "train.jsonl.gz: cannot be read as gzip"
@@ -361,20 +396,20 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         return [f"model.embedding.pretrained={root / 'glove.txt'}"], (
             "has 3-d vectors but model.embedding_size=32; set model.embedding_size=3"
         )
-    if name == "resume pointing at a folder that is not a run":
+    if name == "resume= pointing at a folder that is not a run":
         return [f"resume={root}"], "is not a run folder (no .hydra/overrides.yaml in it)"
     if name == "an output folder that cannot be written":
         return ["hydra.run.dir=/proc/lstm-overfit-test"], "cannot create the run folder"
-    if name == "bf16 on a CPU without it":
+    if name == "train.precision=bf16 on a CPU without native bf16":
         return ["train.precision=bf16", "device=cpu"], "train.precision=bf16 needs"
-    if name == "a bad data file in one job of a sweep":
+    if name == "a bad data file read by one job of a sweep":
         folder = imdb_folder(root, b'{"text": "x", "label": 7}\n' * 4)
         return ["-m", *imdb, f"dataset.path={folder}", "seed=0,1"], "has label 7"
     if name == "a damaged summary.json in the run to resume":
         folder = run_folder(root / "run")
         (folder / "summary.json").write_text('{"status": "compl')
         return [f"resume={folder}"], "summary.json: is damaged, not a run summary in JSON"
-    if name == "a damaged checkpoint in the run to resume":
+    if name == "a damaged or cut-short checkpoint in the run to resume":
         folder = run_folder(root / "run")
         (folder / "checkpoints").mkdir()
         (folder / "checkpoints" / "last.pt").write_bytes(b"garbage")
@@ -406,7 +441,7 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         return ["dataset=csv", f"dataset.path={root / 'header.csv'}", "dataset.column=value"], (
             "header.csv: has a header but no rows"
         )
-    if name == "--cfg with -m":
+    if name == "--cfg job with -m":
         return [
             "-m",
             "--cfg",
@@ -430,11 +465,11 @@ CATALOGUE = [
     "wrong type",
     "out-of-range strength",
     "out-of-range rate",
-    "zero size",
+    "zero or negative size",
     "more validation than data",
     "missing data path",
     "a directory where a file is expected",
-    "corrupt gzip",
+    "a corrupt gzip",
     "a JSON line that is not JSON",
     "a label outside the classes",
     "an empty split",
@@ -442,19 +477,19 @@ CATALOGUE = [
     "a CSV column that does not exist",
     "a pretrained vectors file that does not exist",
     "pretrained vectors of another size",
-    "resume pointing at a folder that is not a run",
+    "resume= pointing at a folder that is not a run",
     "an output folder that cannot be written",
-    "bf16 on a CPU without it",
-    "a bad data file in one job of a sweep",
+    "train.precision=bf16 on a CPU without native bf16",
+    "a bad data file read by one job of a sweep",
     "a damaged summary.json in the run to resume",
-    "a damaged checkpoint in the run to resume",
+    "a damaged or cut-short checkpoint in the run to resume",
     "a damaged file in a job of the sweep to resume",
     "a regularizer listed twice",
     "+reg given twice",
     "a preset that does not fit the data set",
     "an empty CSV file",
     "a CSV file with a header and no rows",
-    "--cfg with -m",
+    "--cfg job with -m",
 ]
 
 
@@ -477,12 +512,27 @@ def test_bad_input_catalogue(tmp_path: Path, case: str, monkeypatch) -> None:
     assert after == before  # no run folder, no summary, nothing else touched
 
 
-def test_the_docs_list_every_catalogue_row() -> None:
+def test_the_docs_list_every_catalogue_row(tmp_path: Path) -> None:
+    """Each case has its row in docs/reliability.md, and the row shows the case's message
+    (paths written as PATH; rows of a sweep's jobs refer to the lines above them)."""
     from conftest import REPO
 
     doc = (REPO / "docs" / "reliability.md").read_text()
     table = doc[doc.index("## Bad input") :]
-    assert table.count("\n| ") - 1 >= len(CATALOGUE)
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip().replace("`", "") for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 2:
+            rows[cells[0]] = cells[1]
+    for case in CATALOGUE:
+        (shown,) = [message for what, message in rows.items() if what.startswith(case)]
+        if "as above" in shown:
+            continue
+        root = tmp_path / str(CATALOGUE.index(case))
+        root.mkdir()
+        _, expected = catalogue_case(case, root)
+        after_path = expected.split(": ", 1)[-1]  # "gone: no such folder" is "PATH: no such..."
+        assert expected in shown or after_path in shown, (case, shown)
 
 
 SWEEP = ["train", "-m", "seed=0,1,2", "+experiment=smoke", "dataset.num_train=256"]

@@ -53,6 +53,9 @@ def fake_run(
     gap = numbers.get("gap", 0.1)
     summary = {
         "status": "completed",
+        "metric": "acc",
+        "metric_higher_is_better": True,
+        "loss_unit": "nats",
         "best_val_loss": best,
         "final_val_loss": numbers.get("final", best + 0.2),
         "gap_at_best": gap,
@@ -102,7 +105,7 @@ def test_runs_group_over_seeds_against_the_unregularized_baseline(sweep: Path) -
     ours = [s["best_val_loss"] for s in summaries(sweep, "l2")]
     theirs = [s["best_val_loss"] for s in summaries(sweep, "none")]
     assert report.comparisons[l2.key, "best_val_loss"] == paired(ours, theirs, False)
-    accuracy = report.comparisons[l2.key, "test_metric"]
+    accuracy = report.comparisons[l2.key, "test"]
     assert accuracy == paired(
         [s["test"]["acc"] for s in summaries(sweep, "l2")],
         [s["test"]["acc"] for s in summaries(sweep, "none")],
@@ -231,6 +234,28 @@ def test_runs_on_other_data_sets_are_never_compared(tmp_path: Path) -> None:
     assert "## other ·" in text and "## synthetic ·" in text and "2 data sets" in text
 
 
+def test_the_metric_its_direction_and_the_loss_unit_come_from_the_summaries(
+    tmp_path: Path,
+) -> None:
+    """A forecaster's summaries name mae (lower is better) among other test figures: the
+    report compares that one, in that direction, and states the loss in its unit."""
+    for seed in (0, 1, 2):
+        for name, l2, mae in (("none", 0.0, 12.0), ("l2", 0.1, 10.0 + seed / 10)):
+            folder = fake_run(tmp_path, f"{name}-{seed}", seed, {"reg.l2": l2}, 0.5 - l2)
+            summary = json.loads((folder / "summary.json").read_text())
+            summary.update(metric="mae", metric_higher_is_better=False, loss_unit="normalized MSE")
+            summary["test"] = {"mase": 0.9, "loss": 0.3, "mae": mae}
+            (folder / "summary.json").write_text(json.dumps(summary))
+    report = build_report(find_runs([tmp_path]))
+    [section] = report.sections
+    assert (section.metric, section.loss_unit) == ("mae", "normalized MSE")
+    l2 = next(g for g in section.groups if g.label == "reg.l2=0.1")
+    test = report.comparisons[l2.key, "test"]
+    assert test.mean == pytest.approx(-1.9) and test.better == 3  # lower mae is better
+    text = report_markdown(report)
+    assert "normalized MSE" in text and "test mae" in text
+
+
 def test_configurations_that_differ_beyond_the_regularizers_are_compared_within_strata(
     tmp_path: Path,
 ) -> None:
@@ -274,8 +299,8 @@ def test_holm_runs_over_every_comparison_and_the_headline_states_only_survivors(
     assert [report.adjusted[k] for k in keys] == pytest.approx(holm(raw))
     (section,) = report.sections
     l2 = next(g for g in section.groups if g.label == "reg.l2=0.1")
-    test = report.comparisons[l2.key, "test_metric"]
-    assert test.excludes_zero and not report.survives((l2.key, "test_metric"))
+    test = report.comparisons[l2.key, "test"]
+    assert test.excludes_zero and not report.survives((l2.key, "test"))
     lines = headline(report, section)
     assert any(s.startswith("reg.dropout=0.5 lowers the best validation loss") for s in lines)
     assert not any(s.startswith("reg.l2=0.1") for s in lines)
@@ -394,7 +419,7 @@ def test_a_runs_curves_show_best_epoch_and_onset_apart_when_they_coincide(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lstm_overfit import plots
-    from lstm_overfit.records import EpochRecord, RunSummary
+    from lstm_overfit.run_folder import EpochRecord, RunSummary
 
     figures: dict[str, Any] = {}
     monkeypatch.setattr(plots, "save", lambda fig, path: figures.__setitem__(path.name, fig))

@@ -9,7 +9,7 @@ from conftest import tiny_config
 
 from lstm_overfit.config import Logger
 from lstm_overfit.fit import fit
-from lstm_overfit.records import read_jsonl
+from lstm_overfit.run_folder import read_metrics
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
@@ -21,7 +21,7 @@ def test_event_files_hold_the_metrics_and_the_hparams(tmp_path: Path) -> None:
     summary = fit(cfg, tmp_path)
     events = event_accumulator.EventAccumulator(str(tmp_path))
     events.Reload()
-    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    rows = read_metrics(tmp_path)
     for key in ("train_loss", "val_loss", "gap", "val_acc", "train_acc_flipped", "lr"):
         scalars = events.Scalars(key)
         assert [s.step for s in scalars] == [1, 2, 3]

@@ -27,7 +27,7 @@ from lstm_overfit.config import (
     UsageError,
 )
 from lstm_overfit.fit import fit
-from lstm_overfit.records import RunSummary, read_jsonl
+from lstm_overfit.run_folder import RunSummary, read_metrics
 from lstm_overfit.stopping import Interrupted
 from lstm_overfit.train import TrainingRun
 
@@ -54,7 +54,7 @@ TIMING = {"epoch_seconds", "tokens_per_second", "eval_seconds", "ended_at", "wal
 
 def test_run_folder_holds_every_record(tmp_path: Path) -> None:
     summary = fit(tiny_config(), tmp_path)
-    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    rows = read_metrics(tmp_path)
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert all(set(r) == EPOCH_KEYS for r in rows)
     assert all(abs(r["gap"] - (r["val_loss"] - r["train_loss"])) < 1e-12 for r in rows)
@@ -90,11 +90,11 @@ def test_same_config_and_seed_give_identical_losses(tmp_path: Path) -> None:
     fit(cfg, tmp_path / "a")
     fit(cfg, tmp_path / "b")
     keys = ("train_loss", "train_loss_running", "val_loss", "grad_norm")
-    a, b = (read_jsonl(tmp_path / run / "metrics.jsonl") for run in "ab")
+    a, b = (read_metrics(tmp_path / run) for run in "ab")
     assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
     cfg.seed = 1
     fit(cfg, tmp_path / "c")
-    assert read_jsonl(tmp_path / "c" / "metrics.jsonl")[0]["val_loss"] != a[0]["val_loss"]
+    assert read_metrics(tmp_path / "c")[0]["val_loss"] != a[0]["val_loss"]
 
 
 def test_train_loss_is_measured_in_eval_mode_on_the_fixed_sample(tmp_path: Path) -> None:
@@ -102,21 +102,21 @@ def test_train_loss_is_measured_in_eval_mode_on_the_fixed_sample(tmp_path: Path)
     cfg.reg.dropout = 0.5
     fit(cfg, tmp_path)
     run = TrainingRun(cfg, tmp_path / "again")
-    run.model.load_state_dict(load_checkpoint(tmp_path / "checkpoints" / "last.pt")["model"])
-    again = run.task.evaluate(run.model, run.train_sample)
-    recorded = read_jsonl(tmp_path / "metrics.jsonl")[0]
+    run.parts.model.load_state_dict(load_checkpoint(tmp_path / "checkpoints" / "last.pt")["model"])
+    again = run.parts.task.evaluate(run.parts.model, run.parts.train_sample)
+    recorded = read_metrics(tmp_path)[0]
     assert abs(again["loss"] - recorded["train_loss"]) < 1e-6
     # Where the flipped labels are known, the sample is the whole training split.
-    assert run.train_sample is run.data.train
+    assert run.parts.train_sample is run.parts.data.train
 
 
 def test_memorization_splits_training_accuracy_into_clean_and_flipped(tmp_path: Path) -> None:
     cfg = tiny_config(epochs=4)
     cfg.optim.lr = 0.03
     summary = fit(cfg, tmp_path)
-    flipped = TrainingRun(cfg, tmp_path / "again").data.train.flipped
+    flipped = TrainingRun(cfg, tmp_path / "again").parts.data.train.flipped
     share = flipped.float().mean().item()
-    for row in read_jsonl(tmp_path / "metrics.jsonl"):
+    for row in read_metrics(tmp_path):
         mixed = (1 - share) * row["train_acc_clean"] + share * row["train_acc_flipped"]
         assert math.isclose(row["train_acc"], mixed, rel_tol=1e-9)
     assert summary.final_train_acc_flipped == row["train_acc_flipped"]
@@ -137,8 +137,8 @@ def test_test_metrics_come_from_the_best_checkpoint(tmp_path: Path) -> None:
     best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
     assert best["epoch"] == summary.best_epoch
     run = TrainingRun(cfg, tmp_path / "again")
-    run.model.load_state_dict(best["model"])
-    assert run.task.evaluate(run.model, run.data.test) == summary.test
+    run.parts.model.load_state_dict(best["model"])
+    assert run.parts.task.evaluate(run.parts.model, run.parts.data.test) == summary.test
 
 
 def test_early_stopping_stops_and_keeps_the_best(tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_an_unregularized_model_memorises_a_small_training_set(tmp_path: Path) -
     cfg.dataset.num_train = 8
     cfg.optim.lr = 0.02
     fit(cfg, tmp_path)
-    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    rows = read_metrics(tmp_path)
     assert rows[-1]["train_loss"] < 0.2 * rows[0]["train_loss"]
     assert rows[-1]["gap"] > 0 and rows[-1]["train_acc_flipped"] == 1.0
 
@@ -166,7 +166,7 @@ def test_penalty_and_clipping_are_recorded(tmp_path: Path) -> None:
     cfg.reg.l2 = 1e-2
     cfg.reg.grad_clip = 1e-3
     fit(cfg, tmp_path)
-    row = read_jsonl(tmp_path / "metrics.jsonl")[0]
+    row = read_metrics(tmp_path)[0]
     assert row["penalty"] > 0
     assert row["grad_norm"] > 1e-3  # measured before clipping
 
@@ -178,9 +178,9 @@ def test_clipping_bounds_the_update(tmp_path: Path) -> None:
     cfg.optim.name, cfg.optim.lr = OptimizerName.sgd, 1.0
     cfg.reg.grad_clip = 0.01
     run = TrainingRun(cfg, tmp_path)
-    before = torch.cat([p.detach().flatten().clone() for p in run.model.parameters()])
+    before = torch.cat([p.detach().flatten().clone() for p in run.parts.model.parameters()])
     run.train_epoch(1, 1.0)
-    after = torch.cat([p.detach().flatten() for p in run.model.parameters()])
+    after = torch.cat([p.detach().flatten() for p in run.parts.model.parameters()])
     assert (after - before).norm().item() <= 0.01 + 1e-6
 
 
@@ -207,7 +207,7 @@ def test_an_exploding_loss_is_divergence_by_default(tmp_path: Path) -> None:
     summary = fit(cfg, tmp_path)
     assert summary.status == "diverged" and summary.epochs_run <= 1
     # 100 times the loss of a constant predictor: the entropy of the training labels.
-    labels = TrainingRun(cfg, tmp_path / "again").data.train.labels
+    labels = TrainingRun(cfg, tmp_path / "again").parts.data.train.labels
     p = labels.float().mean().item()
     bound = -100 * (p * math.log(p) + (1 - p) * math.log(1 - p))
     assert f"non-finite or above {bound:.4g} in epoch 1" in summary.error
@@ -243,12 +243,12 @@ def test_a_summed_objective_scales_the_penalties_with_the_loss(tmp_path: Path) -
         cfg = lm_config(tmp_path, lm_sum_over_steps=summed)
         cfg.reg.l2, cfg.reg.l1, cfg.reg.ar, cfg.reg.tar = 0.1, 0.01, 2.0, 1.0
         run = TrainingRun(cfg, tmp_path / str(summed))
-        batches = run.task.epoch_batches(run.order_gen)
+        batches = run.parts.task.epoch_batches(run.state.order)
         sums = {key: torch.zeros(()) for key in ("loss", "penalty", "grad_norm", "worst")}
         sums.update(examples=0, tokens=0)
-        run.optimizer.step = lambda: None  # the gradient of the first step only
+        run.state.optimizer.step = lambda: None  # the gradient of the first step only
         run._step(batches[0], 0.0, sums)
-        grads.append(torch.cat([p.grad.flatten() for p in run.params]))
+        grads.append(torch.cat([p.grad.flatten() for p in run.parts.params]))
     torch.testing.assert_close(grads[1], 6 * grads[0])
 
 
@@ -274,10 +274,7 @@ class SignalAfter:
 
 
 def outcome(folder: Path) -> tuple[list[dict], dict]:
-    rows = [
-        {k: v for k, v in r.items() if k not in TIMING}
-        for r in read_jsonl(folder / "metrics.jsonl")
-    ]
+    rows = [{k: v for k, v in r.items() if k not in TIMING} for r in read_metrics(folder)]
     summary = json.loads((folder / "summary.json").read_text())
     return rows, {k: v for k, v in summary.items() if k not in TIMING}
 
@@ -309,11 +306,15 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_straight_runs_numbers(tmp_path, 
 def test_nt_asgd_switches_and_keeps_the_averaged_weights_as_best(tmp_path: Path) -> None:
     cfg = lm_config(tmp_path, epochs=6)
     cfg.optim.name, cfg.optim.lr, cfg.optim.nonmono = OptimizerName.nt_asgd, 20.0, 1
-    fit(cfg, tmp_path / "run")
-    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    assert last["averaging"]  # lr 20 on this tiny corpus overshoots: validation stalls
-    averages = [s["ax"] for s in last["optimizer"]["state"].values()]
-    assert averages and all(torch.isfinite(a).all() for a in averages)
+    summary = fit(cfg, tmp_path / "run")
+    # lr 20 on this tiny corpus overshoots: validation stalls, averaging starts, and the
+    # averaged weights then beat every epoch before it.
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
+    assert best["averaging"] and best["epoch"] == summary.best_epoch
+    names = [n for n, p in TrainingRun(cfg, tmp_path / "again").parts.model.named_parameters()]
+    averages = [best["optimizer"]["state"][i]["ax"] for i in range(len(names))]
+    for name, average in zip(names, averages, strict=True):
+        assert torch.equal(best["model"][name], average)  # kept as best: the averages
 
 
 def test_forecasting_records_the_naive_forecast_beside_the_errors(tmp_path: Path) -> None:
@@ -323,6 +324,8 @@ def test_forecasting_records_the_naive_forecast_beside_the_errors(tmp_path: Path
     cfg.dataset = SeriesData(name="csv", path=str(path), column="v", window=10)
     summary = fit(cfg, tmp_path / "run")
     assert set(summary.test) == {"loss", "mae", "mase"}
+    assert (summary.metric, summary.metric_higher_is_better) == ("mae", False)
+    assert summary.loss_unit == "normalized MSE"
     assert set(summary.naive_forecast) == {"val_mae", "val_mase", "test_mae", "test_mase"}
-    row = read_jsonl(tmp_path / "run" / "metrics.jsonl")[-1]
+    row = read_metrics(tmp_path / "run")[-1]
     assert {"val_mae", "val_mase", "train_mae"} <= set(row)

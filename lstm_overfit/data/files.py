@@ -6,10 +6,12 @@ import gzip
 import hashlib
 import json
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import UsageError
+from lstm_overfit.storage import parse_jsonl
 
 
 class DataError(UsageError):
@@ -48,18 +50,8 @@ def read_text(path: Path) -> str:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for number, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}: line {number} is not JSON ({err.msg})") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}: line {number} is not a JSON object")
-        rows.append(row)
-    return rows
+    """The objects of a JSON-lines data file (gzip too); a bad line is named."""
+    return parse_jsonl(read_text(path), path, error=DataError)
 
 
 def content_hash(paths: list[Path]) -> str:
@@ -78,8 +70,9 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def load_hub(name: str, config: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Every split of a hub data set as rows (downloaded once, then cached by `datasets`)."""
+def open_hub(name: str, config: str | None = None) -> Mapping[str, Any]:
+    """Every split of a hub data set as `datasets` returns it (downloaded once, then cached by
+    `datasets`); its rows are read only when iterated."""
     try:
         import datasets
     except ImportError:
@@ -88,10 +81,22 @@ def load_hub(name: str, config: str | None = None) -> dict[str, list[dict[str, A
             "install it (pip install datasets) or set dataset.path to a local copy"
         ) from None
     try:
-        loaded = datasets.load_dataset(name, config)
+        return datasets.load_dataset(name, config)
     except Exception as err:  # offline, unknown name, ...: the library raises many types
         raise DataError(
             f"could not load {name} from the Hugging Face hub ({type(err).__name__}); "
             "set dataset.path to a local copy"
         ) from None
-    return {split: [dict(row) for row in rows] for split, rows in loaded.items()}
+
+
+def hub_source_key(name: str, config: str | None, splits: Mapping[str, Any]) -> str:
+    """What identifies hub splits without reading their rows: the id, the configuration, and
+    each split's `datasets` fingerprint (it follows the hub revision) and row count."""
+    parts = {split: [rows._fingerprint, len(rows)] for split, rows in splits.items()}
+    text = json.dumps({"hub": name, "config": config, "splits": parts}, sort_keys=True)
+    return text_hash(text)
+
+
+def hub_rows(splits: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The splits' rows as plain dicts: this reads every row."""
+    return {split: [dict(row) for row in rows] for split, rows in splits.items()}

@@ -1,0 +1,134 @@
+"""Continuing a run or a sweep where it stopped.
+
+`resume=RUN_DIR` continues one run with its saved overrides; `-m ... resume=SWEEP_DIR`
+runs the sweep again into its folder, skipping the jobs that ended. Inside the run, its
+state comes back from checkpoints/last.pt whole (checkpoints.RunState), and epoch records
+past that checkpoint are dropped, to be recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lstm_overfit.config import UsageError
+from lstm_overfit.run_folder import (
+    EpochRecord,
+    as_settings,
+    finished_summary,
+    read_metrics,
+    read_overrides,
+)
+from lstm_overfit.storage import write_jsonl
+
+if TYPE_CHECKING:
+    from lstm_overfit.train import TrainingRun
+
+log = logging.getLogger(__name__)
+
+# Settings that may change when a run continues: they do not touch what it computes (thread
+# count can move the last bits of a float sum; the device, more).
+RESUME_SETTINGS = ("train.progress=", "train.num_threads=", "device=")
+
+
+def resume_overrides(overrides: list[str]) -> list[str] | None:
+    """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended."""
+    switch = [o for o in overrides if o.startswith("resume=")]
+    settings = [o for o in overrides if o.startswith(RESUME_SETTINGS)]
+    others = [o for o in overrides if o not in switch and o not in settings]
+    value = as_settings(switch)["resume"]
+    folder = Path(value).expanduser()
+    saved = read_overrides(folder)
+    if saved is None:
+        raise UsageError(
+            f"resume={value} is not a run folder (no .hydra/overrides.yaml in it); point it "
+            "at a run's folder, such as outputs/runs/<date>/<time>-<id>"
+        )
+    if others:
+        raise UsageError(
+            f"resume continues a run with its saved config; drop the other overrides "
+            f"({' '.join(others)}); only {', '.join(s + '...' for s in RESUME_SETTINGS)} may "
+            "change"
+        )
+    if (ended := finished_summary(folder)) is not None:
+        print(f"lstm-overfit: nothing to resume: the run in {folder} ended ({ended['status']})")
+        return None
+    check_checkpoints(folder)
+    kept = [o for o in saved if not o.startswith("resume=")]
+    where = folder.resolve()
+    return [*kept, *settings, f"resume={where}", f"hydra.run.dir={where}"]
+
+
+def resume_sweep_overrides(overrides: list[str]) -> list[str]:
+    """`-m ... resume=SWEEP_DIR`: the same sweep again, into SWEEP_DIR. Its jobs that ended
+    are skipped; the others continue from their last checkpoint or start."""
+    value = as_settings(overrides)["resume"]
+    folder = Path(value).expanduser()
+    if not (folder / "multirun.yaml").is_file():
+        raise UsageError(
+            f"resume={value} is not a sweep folder (no multirun.yaml in it); with -m, point it "
+            "at a sweep's folder, such as outputs/sweeps/<date>/<time>-<id>"
+        )
+    for job in sorted(p for p in folder.iterdir() if read_overrides(p) is not None):
+        if finished_summary(job) is None:  # the jobs to continue: their files must load
+            check_checkpoints(job)
+    return [*overrides, f"hydra.sweep.dir={folder.resolve()}"]
+
+
+def check_checkpoints(folder: Path) -> None:
+    """The checkpoints a run continues from load: a damaged one stops the command with one
+    line now, not once the run has started."""
+    from lstm_overfit.checkpoints import load_checkpoint, load_run_state
+
+    last, best = folder / "checkpoints" / "last.pt", folder / "checkpoints" / "best.pt"
+    if last.exists():
+        load_run_state(last)
+    if best.exists():
+        load_checkpoint(best)
+
+
+# Overrides the CLI adds to every sweep it runs, or Hydra to every multirun.
+PINNED = ("resume=", "hydra.sweep.dir=", "hydra.mode=")
+
+
+def sweep_resume_command(sweep_dir: Path) -> str:
+    """The command that continues the sweep in `sweep_dir`: its own overrides, read from the
+    multirun.yaml Hydra saved there, with resume=SWEEP_DIR."""
+    import yaml
+
+    resume = f"resume={shlex.quote(str(sweep_dir))}"
+    saved = sweep_dir / "multirun.yaml"
+    try:
+        overrides = yaml.safe_load(saved.read_text())["hydra"]["overrides"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return f"the same command with {resume}"
+    given = [o for o in [*overrides["task"], *overrides["hydra"]] if not o.startswith(PINNED)]
+    return shlex.join(["lstm-overfit", "train", "-m", *given]) + f" {resume}"
+
+
+def restore(run: TrainingRun) -> None:
+    """Continue `run` from its checkpoints/last.pt; drop records of epochs it does not hold
+    (a kill between an epoch's record and its checkpoint leaves one)."""
+    from lstm_overfit.checkpoints import load_run_state
+
+    last = run.checkpoints / "last.pt"
+    rows = read_metrics(run.out_dir)
+    if not last.exists():
+        log.info("no checkpoint yet in %s: starting from the beginning", run.out_dir)
+        rows = []
+    else:
+        run.state.load_state_dict(load_run_state(last, run.parts.device))
+        rows = [row for row in rows if row["epoch"] <= run.state.epoch]
+        log.info("resuming after epoch %d from %s", run.state.epoch, last)
+    write_jsonl(run.metrics.path, rows)
+    run.records = [EpochRecord.from_dict(row) for row in rows]
+
+
+def ended_job(out_dir: Path) -> dict[str, Any] | None:
+    """In a resumed sweep, the summary of a job that already ended (it is skipped)."""
+    done = finished_summary(out_dir)
+    if done is not None:
+        log.info("already %s: %s", done["status"], out_dir)
+    return done
