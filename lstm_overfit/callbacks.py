@@ -20,8 +20,9 @@ class SweepReport(Callback):
     """Writes summary.csv, report.md and the plots into the sweep folder."""
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from lstm_overfit.report import build_report, find_runs
+        from lstm_overfit.report import build_report
         from lstm_overfit.report_files import write_report
+        from lstm_overfit.runs import find_runs
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = find_runs([sweep_dir]) if sweep_dir.is_dir() else []

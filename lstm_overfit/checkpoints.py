@@ -35,6 +35,8 @@ class CheckpointError(UsageError):
 
 @dataclass
 class RunState:
+    """What changes as a run trains; a checkpoint is its state_dict."""
+
     model: nn.Module
     optimizer: RunOptimizer
     order: torch.Generator  # the batch order; dropout masks draw from torch's global one

@@ -276,8 +276,9 @@ def report(argv: list[str]) -> None:
         if not path.is_dir():
             usage_error(f"{path}: no such folder; give run or sweep folders")
     from lstm_overfit.console import print_report
-    from lstm_overfit.report import build_report, find_runs
+    from lstm_overfit.report import build_report
     from lstm_overfit.report_files import write_report
+    from lstm_overfit.runs import find_runs
 
     try:  # a damaged run folder, a baseline that matches nothing
         runs = find_runs(args.paths)

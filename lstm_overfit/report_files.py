@@ -9,8 +9,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from lstm_overfit.report import COMPARED, Group, Report, Run, Section, Stratum
+from lstm_overfit.report import COMPARED, Group, Report, Section, Stratum
 from lstm_overfit.run_folder import CSV, shown_in
+from lstm_overfit.runs import Run
 from lstm_overfit.stats import (
     BOOTSTRAP_RESAMPLES,
     FAMILY_ERROR,

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.plots import pyplot, save
-from lstm_overfit.report import Group, Section, fmt_value, is_number
+from lstm_overfit.report import Group, Section
+from lstm_overfit.runs import fmt_value, is_number
 
 STRENGTH_PLOTS = ("val_loss_vs_strength.png", "gap_vs_strength.png")
 # Every name a report's plots may have, after an optional data-set prefix.

@@ -4,6 +4,7 @@ records; atomic files."""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,16 @@ def test_each_view_shows_the_summary_numbers_declared_for_it() -> None:
     assert {"seed", "overfit_onset_rise", "error"} <= set(shown_in(CSV))
     assert list(compared_numbers()) == ["best_val_loss", "final_val_loss", "gap_at_best", "test"]
     assert list(RunSummary().to_dict())[0] == "status"  # the line a reader looks for
+
+
+def test_the_readme_names_every_summary_field() -> None:
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    listed = readme[readme.index("`summary.json`: `status`") :].split("\n\n")[0]
+    missing = [f.name for f in fields(RunSummary) if f"`{f.name}`" not in listed]
+    assert not missing
+    assert all(f.metadata["description"] for f in fields(RunSummary))
 
 
 def test_epoch_record_keys() -> None:

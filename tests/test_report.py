@@ -20,8 +20,9 @@ from lstm_overfit import report_plots
 from lstm_overfit.config import Config, SyntheticData
 from lstm_overfit.console import print_report
 from lstm_overfit.fit import fit
-from lstm_overfit.report import build_report, find_runs
+from lstm_overfit.report import build_report
 from lstm_overfit.report_files import headline, report_markdown, write_report
+from lstm_overfit.runs import find_runs
 from lstm_overfit.stats import holm, paired
 
 
