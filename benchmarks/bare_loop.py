@@ -22,7 +22,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_overfit.cli import config_dir, register_resolvers
 from lstm_overfit.config import Config, Task, register_configs
-from lstm_overfit.tasks import batchify
+from lstm_overfit.tasks.lm import batchify
 
 
 def compose_config(overrides: list[str]) -> Config:

@@ -23,7 +23,7 @@ from lstm_overfit.config import Config, RegConfig, Task
 from lstm_overfit.data.splits import TaskData
 from lstm_overfit.layers import LSTMLayer
 from lstm_overfit.models import build_model, build_spec
-from lstm_overfit.tasks import classification_loss
+from lstm_overfit.tasks.classify import classification_loss
 
 CUDA = torch.device("cuda")
 

@@ -139,7 +139,7 @@ def _train_task(dict_cfg: Any) -> float:
             return float("nan") if done["best_val_loss"] is None else done["best_val_loss"]
     try:
         summary = _run(cfg, out_dir, multirun)
-    except UsageError as err:  # found only once the run started (a checkpoint, say)
+    except UsageError as err:  # found once the run started (a checkpoint; --config-dir)
         if not multirun:
             usage_error(str(err))
         return _job_failed(err)

@@ -27,14 +27,9 @@ from lstm_overfit.data.load import load_data
 from lstm_overfit.data.splits import Sequences, TaskData
 from lstm_overfit.data.text import EOS, UNK, tokenize
 from lstm_overfit.models import ModelSpec, build_model
-from lstm_overfit.tasks import (
-    ClassificationTask,
-    ForecastTask,
-    LanguageModelTask,
-    batchify,
-    length_batches,
-    window_lengths,
-)
+from lstm_overfit.tasks.classify import ClassificationTask, length_batches
+from lstm_overfit.tasks.forecast import ForecastTask
+from lstm_overfit.tasks.lm import LanguageModelTask, batchify, window_lengths
 
 CPU = torch.device("cpu")
 

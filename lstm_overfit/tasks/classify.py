@@ -1,0 +1,133 @@
+"""Sequence classification: length-bucketed batches of whole sequences (padding never reaches
+a real step's result); binary or multi-class cross-entropy; accuracy, and where the data set
+knows which labels were flipped, accuracy on the clean and on the flipped examples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lstm_overfit.config import Config
+from lstm_overfit.data.splits import Sequences, TaskData
+from lstm_overfit.run_folder import EpochRecord
+from lstm_overfit.tasks.contract import StepResult, entropy, random_subset, share
+
+# Classification batches are formed from pools of this many batches sorted by length, so
+# rows of a batch have similar lengths while the epoch stays shuffled.
+BUCKET_POOL = 50
+# An evaluation batch of sequences ends where padding would pass this share of its real
+# steps: the padded steps cost LSTM time on CPU, where batches run padded.
+EVAL_MAX_PADDING = 0.10
+
+
+def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on one logit, or cross-entropy on several (mean over the batch)."""
+    if logits.shape[-1] == 1:
+        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), targets.float())
+    return F.cross_entropy(logits, targets)
+
+
+def predictions(logits: torch.Tensor) -> torch.Tensor:
+    if logits.shape[-1] == 1:
+        return (logits.squeeze(-1) > 0).long()
+    return logits.argmax(-1)
+
+
+def length_batches(
+    lengths: torch.Tensor, max_rows: int, max_padding: float = EVAL_MAX_PADDING
+) -> list[torch.Tensor]:
+    """Indices of every sequence, in batches of similar lengths: sorted by length and cut
+    where a batch would pass `max_rows` rows, or where padding to its longest sequence
+    would pass `max_padding` of its real steps (a single sequence always forms a batch)."""
+    order = torch.sort(lengths, stable=True).indices
+    cuts, start, real = [], 0, 0
+    for i, length in enumerate(lengths[order].tolist()):
+        rows = i - start + 1
+        if i > start and (rows > max_rows or rows * length > (1 + max_padding) * (real + length)):
+            cuts.append(i)
+            start, real = i, 0
+        real += length
+    return list(torch.tensor_split(order, cuts))
+
+
+class ClassificationTask:
+    metric, higher_is_better, loss_unit = "acc", True, "nats"
+    objective_scale = 1.0
+
+    def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
+        self.data, self.loop, self.device = data, cfg.train, device
+        # Two classes: one logit.
+        self.output_size = 1 if data.num_classes == 2 else data.num_classes
+
+    def train_sample(self, size: int, gen: torch.Generator) -> Sequences:
+        """A fixed sample of the training split; all of it where the flipped labels are
+        known, so every flipped label counts in the memorization measure."""
+        if self.data.train.flipped is not None:
+            return self.data.train
+        return random_subset(self.data.train, size, gen)
+
+    def constant_loss(self) -> float:
+        return entropy(torch.bincount(self.data.train.labels))
+
+    def epoch_batches(self, gen: torch.Generator) -> list[torch.Tensor]:
+        train, size = self.data.train, self.loop.batch_size
+        order = torch.randperm(len(train), generator=gen)
+        lengths = train.lengths
+        batches = []
+        for pool in order.split(size * BUCKET_POOL):
+            by_length = pool[torch.sort(lengths[pool], stable=True).indices]
+            batches.extend(by_length.split(size))
+        shuffle = torch.randperm(len(batches), generator=gen).tolist()
+        return [batches[i] for i in shuffle]
+
+    def _forward(self, model: nn.Module, split: Sequences, index: torch.Tensor) -> tuple:
+        tokens, lengths, labels = split.batch(index)
+        # Equal lengths need no per-row handling.
+        if split.width is not None:
+            varying, real = None, tokens.numel()
+        else:
+            varying = None if bool((lengths == tokens.shape[1]).all()) else lengths
+            real = int(lengths.sum())
+        out = model(tokens.to(self.device), varying)
+        return out, labels.to(self.device), real
+
+    def step(self, model: nn.Module, index: torch.Tensor) -> StepResult:
+        out, labels, tokens = self._forward(model, self.data.train, index)
+        loss = classification_loss(out.prediction, labels)
+        return StepResult(loss, out.hidden, len(index), tokens)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: Sequences) -> dict[str, float]:
+        model.eval()
+        loss = torch.zeros((), device=self.device)
+        correct = torch.zeros(len(split), dtype=torch.bool, device=self.device)
+        for index in length_batches(split.lengths, self.loop.eval_batch_size):
+            out, labels, _ = self._forward(model, split, index)
+            loss += classification_loss(out.prediction, labels) * len(index)
+            correct[index.to(self.device)] = predictions(out.prediction) == labels
+        result = {"loss": loss.item() / len(split), "acc": share(correct)}
+        if split.flipped is not None:
+            flipped = split.flipped.to(self.device)
+            result["acc_clean"] = share(correct[~flipped])
+            # The share of flipped labels the model reproduces: what it has memorized.
+            result["acc_flipped"] = share(correct[flipped])
+        return result
+
+    def summary_extras(self, records: Sequence[EpochRecord]) -> dict[str, Any]:
+        """Memorization, where the flipped labels are known: the last epoch's accuracy on
+        the training split's clean and flipped labels."""
+        last = records[-1].task_metrics if records else {}
+        return {
+            "final_train_acc_clean": last.get("train_acc_clean"),
+            "final_train_acc_flipped": last.get("train_acc_flipped"),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
