@@ -79,7 +79,11 @@ class RunOptimizer:
 
     def __init__(self, cfg: OptimConfig, optimizer: torch.optim.Optimizer) -> None:
         self.cfg, self.current = cfg, optimizer
-        self.averaging = False  # switched to averaged SGD
+
+    @property
+    def averaging(self) -> bool:
+        """Switched to averaged SGD (a run's optimizer is ASGD only after the switch)."""
+        return isinstance(self.current, torch.optim.ASGD)
 
     def set_lr(self, lr: float) -> None:
         set_lr(self.current, lr)
@@ -104,14 +108,13 @@ class RunOptimizer:
 
     def _switch(self) -> None:
         self.current = averaging_optimizer(self.current, self.cfg.lr)
-        self.averaging = True
 
     @contextmanager
     def averaged_weights(self) -> Iterator[None]:
         """Inside the block every parameter holds its running average, where the optimizer
         keeps one (ASGD's `ax`); outside, the weights being trained."""
         saved = []
-        if isinstance(self.current, torch.optim.ASGD):
+        if self.averaging:
             with torch.no_grad():
                 for group in self.current.param_groups:
                     for param in group["params"]:
