@@ -1,10 +1,9 @@
 """What a run is made of, built from its config: where it computes, its data, model, task,
-optimizer, penalties, training sample and divergence bound."""
+regularizers, optimizer, training sample and divergence bound."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -12,15 +11,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from lstm_overfit.config import Config, Task
+from lstm_overfit.config import Config
 from lstm_overfit.data.load import load_data
 from lstm_overfit.data.splits import TaskData
 from lstm_overfit.embeddings import load_pretrained
 from lstm_overfit.models import build_model, build_spec
 from lstm_overfit.optim import RunOptimizer, build_optimizer
-from lstm_overfit.regularizers import penalized_parameters, weight_penalty
+from lstm_overfit.regularizers.active import ActiveRegularizers
+from lstm_overfit.regularizers.schema import active
 from lstm_overfit.runtime import autocast_for, resolve_device, set_threads
-from lstm_overfit.tasks import TrainingTask, make_task
+from lstm_overfit.tasks import TrainingTask, make_task, task_kind
 
 # A tenth of the training split is not cut below this many examples (tokens for language
 # models): a smaller sample's loss is too noisy to read a gap from, and costs little anyway.
@@ -40,7 +40,7 @@ class RunParts:
     pretrained_coverage: dict[str, int] | None
     task: TrainingTask  # the task kind's batching, loss and evaluation
     params: list[torch.Tensor]  # trained parameters
-    penalty: Callable[[], torch.Tensor] | None  # the weight penalties, or None
+    regularizers: ActiveRegularizers  # those switched on, through which they act
     optimizer: RunOptimizer
     train_sample: Any  # the fixed part of the training split train_loss is measured on
     max_loss: float  # a batch loss above this is divergence
@@ -63,15 +63,17 @@ def build_run(cfg: Config) -> RunParts:
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.dataset, cfg.seed)
     task = make_task(data, cfg, device)  # draws nothing: the model's draws come first
-    model = build_model(build_spec(cfg, data, task.output_size)).to(device)
+    kind = task_kind(data.task)
+    regularizers = ActiveRegularizers(cfg.reg)
+    spec = build_spec(cfg, data, task.output_size, kind.token_input, kind.ties_weights)
+    model = build_model(spec, kind.head, regularizers.network()).to(device)
     coverage = None
     if cfg.model.embedding.pretrained:
         coverage = load_pretrained(model.backbone.embedding, data.vocab or [], cfg.model.embedding)
     params = [p for p in model.parameters() if p.requires_grad]
-    penalized = penalized_parameters(model, cfg.reg.penalty_scope)
-    optimizer = build_optimizer(
-        cfg.optim, params, penalized, cfg.reg.weight_decay, task.objective_scale
-    )
+    regularizers.attach(model)
+    groups = regularizers.optimizer_groups(params)
+    optimizer = build_optimizer(cfg.optim, params, groups, task.objective_scale)
     sample_size = cfg.train.train_eval_size or default_train_sample_size(
         len(data.train), len(data.val)
     )
@@ -87,26 +89,21 @@ def build_run(cfg: Config) -> RunParts:
         pretrained_coverage=coverage,
         task=task,
         params=params,
-        penalty=weight_penalty(cfg.reg, penalized),
+        regularizers=regularizers,
         optimizer=RunOptimizer(cfg.optim, optimizer),
         train_sample=train_sample,
         max_loss=max_loss,
     )
 
 
-# What one item of a split is, by task: a language model's splits are token streams.
-SPLIT_UNITS = {Task.classify: "examples", Task.lm: "tokens", Task.forecast: "windows"}
-
-
 def describe(cfg: Config, parts: RunParts) -> str:
     """The run's first log line: its data, model, device, threads and regularizers."""
-    data = parts.data
+    data, kind = parts.data, task_kind(parts.data.task)
     threads = f"{parts.num_threads} torch thread{'s' if parts.num_threads != 1 else ''}"
-    active = cfg.reg.active()
-    regs = ", ".join(f"{name}={value}" for name, value in active.items()) or "none"
+    regs = ", ".join(f"{name}={value}" for name, value in active(cfg.reg).items()) or "none"
     return (
-        f"data {cfg.dataset.name} ({data.task.value}): {len(data.train)} train / "
-        f"{len(data.val)} val / {len(data.test)} test {SPLIT_UNITS[data.task]}; model: "
+        f"data {cfg.dataset.name} ({kind.name}): {len(data.train)} train / "
+        f"{len(data.val)} val / {len(data.test)} test {kind.split_unit}; model: "
         f"{sum(p.numel() for p in parts.model.parameters())} parameters on {parts.device}, "
         f"{threads}; regularizers: {regs}"
     )

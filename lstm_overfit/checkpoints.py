@@ -23,7 +23,8 @@ from torch import nn
 
 from lstm_overfit.config import Config, UsageError
 from lstm_overfit.optim import RunOptimizer
-from lstm_overfit.stopping import EarlyStopper
+from lstm_overfit.regularizers.active import ActiveRegularizers
+from lstm_overfit.stopping import BestEpoch
 from lstm_overfit.storage import atomic_torch_save
 
 FORMAT = 1
@@ -40,7 +41,8 @@ class RunState:
     model: nn.Module
     optimizer: RunOptimizer
     order: torch.Generator  # the batch order; dropout masks draw from torch's global one
-    stopper: EarlyStopper
+    best: BestEpoch
+    regularizers: ActiveRegularizers  # their own state, for those that keep one
     epoch: int = 0  # epochs completed
     # Mid-epoch, when a signal stopped the run: batches done, running sums, the task's state.
     partial: dict[str, Any] | None = None
@@ -56,7 +58,8 @@ class RunState:
             "model": self.model.state_dict(),
             **self.optimizer.state_dict(),  # optimizer, averaging
             "rng": {"torch": torch.get_rng_state(), "order": self.order.get_state()},
-            "early_stopping": self.stopper.state_dict(),
+            "early_stopping": self.best.state_dict(),  # the best epoch (the key is format 1's)
+            "regularizers": self.regularizers.state_dict(),
             "partial": self.partial,
             "wall_seconds": self.wall_seconds(),
         }
@@ -66,7 +69,8 @@ class RunState:
         self.optimizer.load_state_dict(saved)
         torch.set_rng_state(saved["rng"]["torch"])
         self.order.set_state(saved["rng"]["order"])
-        self.stopper.load_state_dict(saved["early_stopping"])
+        self.best.load_state_dict(saved["early_stopping"])
+        self.regularizers.load_state_dict(saved.get("regularizers", {}))
         self.epoch, self.partial = saved["epoch"], saved["partial"]
         self.earlier_seconds = saved["wall_seconds"]
 

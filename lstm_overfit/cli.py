@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lstm_overfit.config import Config, UsageError, register_configs
+from lstm_overfit.config import Config, UsageError, execution_settings, register_configs
 from lstm_overfit.run_folder import FAILED, as_settings
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,10 @@ def usage_error(message: str) -> NoReturn:
 
 def register_resolvers() -> None:
     """`${run_id:}`: a short random id that keeps run folders unique within one second.
-
     Cached, and Hydra copies the cache into each sweep job, so all jobs share one sweep folder.
+
+    `${execution_keys:}`: the keys that say where or how a run executes, which do not name a
+    sweep's job folders.
     """
     import secrets
 
@@ -89,6 +91,8 @@ def register_resolvers() -> None:
 
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
+    if not OmegaConf.has_resolver("execution_keys"):
+        OmegaConf.register_new_resolver("execution_keys", execution_settings)
 
 
 def _tag_console_lines(job: str) -> None:
@@ -209,7 +213,10 @@ def train(argv: list[str]) -> None:
     from lstm_overfit.resume import sweep_resume_command
 
     args = get_args_parser().parse_intermixed_args(argv)  # overrides before and after -m
-    register_configs()
+    try:
+        register_configs()  # finds the plug-ins: one that cannot be used stops here
+    except UsageError as err:
+        usage_error(str(err))
     register_resolvers()
     if args.help:
         from lstm_overfit.console import print_train_help

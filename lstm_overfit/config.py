@@ -3,17 +3,17 @@
 Every knob is a typed dataclass field declared with a one-line description and the values it
 accepts (knobs.py), so a misspelled key or a wrong type fails at compose time with the key
 named, and a value out of range fails in validation.py. Each kind of data source
-has its own dataclass; the task kind follows from it. Code below the CLI receives these
+has its own dataclass; the task kind follows from it. The `reg` node's fields come from the
+registered regularizers (regularizers/schema.py). Code below the CLI receives these
 dataclasses, never a DictConfig.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
-from lstm_overfit.knobs import COUNT, FRACTION, RATE, STRENGTH, ZONEOUT, Range, knob
+from lstm_overfit.knobs import COUNT, FRACTION, Range, execution_keys, knob
 
 
 class UsageError(ValueError):
@@ -76,7 +76,9 @@ class Logger(str, Enum):
 @dataclass
 class DataConfig:
     name: str = knob("", "the data set's name, for logs, plots and the cache")
-    path: str | None = knob(None, "a local copy: a folder, or a CSV file for series")
+    path: str | None = knob(
+        None, "a local copy: a folder, or a CSV file for series", execution=True
+    )
 
     @property
     def task(self) -> Task:
@@ -109,7 +111,9 @@ class ReviewsData(DataConfig):
 
     hub: str | None = knob(None, "Hugging Face hub id, used when path is unset")
     hub_config: str | None = knob(None, "the hub data set's configuration name")
-    cache_dir: str | None = knob(None, "processed-data cache; default ~/.cache/lstm-overfit")
+    cache_dir: str | None = knob(
+        None, "processed-data cache; default ~/.cache/lstm-overfit", execution=True
+    )
     num_train: int | None = knob(None, "training reviews kept after the carve (null: all)", COUNT)
     num_val: int = knob(5000, "validation reviews carved out of train with a fixed seed", COUNT)
     num_test: int | None = knob(None, "test reviews (null: all)", COUNT)
@@ -127,7 +131,9 @@ class CorpusData(DataConfig):
 
     hub: str | None = knob(None, "Hugging Face hub id, used when path is unset")
     hub_config: str | None = knob(None, "the hub data set's configuration name")
-    cache_dir: str | None = knob(None, "processed-data cache; default ~/.cache/lstm-overfit")
+    cache_dir: str | None = knob(
+        None, "processed-data cache; default ~/.cache/lstm-overfit", execution=True
+    )
     num_train: int | None = knob(None, "training tokens (null: all)", COUNT)
     num_val: int | None = knob(None, "validation tokens (null: all)", COUNT)
     num_test: int | None = knob(None, "test tokens (null: all)", COUNT)
@@ -188,41 +194,14 @@ class ModelConfig:
 
 @dataclass
 class RegConfig:
-    """Regularizer strengths. Zero means off, so a sweep over 0 includes the baseline."""
+    """Regularizer strengths: the base of the `reg` node, whose fields are assembled from the
+    registered regularizers' knobs (regularizers/schema.py)."""
 
-    l1: float = knob(0.0, "coefficient on sum |w|, added to the loss", Range(0, example=1e-5))
-    l2: float = knob(0.0, "coefficient on 1/2 sum w^2, added to the loss", Range(0, example=1e-4))
-    weight_decay: float = knob(
-        0.0, "decoupled weight decay (Adam becomes AdamW)", Range(0, example=0.1)
-    )
-    penalty_scope: PenaltyScope = knob(
-        PenaltyScope.weights, "what l1, l2 and weight_decay act on: weights or all"
-    )
-    dropout: float = knob(0.0, "dropout on embeddings, between layers, before the head", RATE)
-    locked_dropout: float = knob(0.0, "variational dropout rate at all three places", RATE)
-    locked_dropout_input: float | None = knob(None, "locked dropout on the LSTM input", RATE)
-    locked_dropout_hidden: float | None = knob(None, "locked dropout between LSTM layers", RATE)
-    locked_dropout_output: float | None = knob(None, "locked dropout on the LSTM output", RATE)
-    embedding_dropout: float = knob(0.0, "drops whole word types for a batch", RATE)
-    weight_drop: float = knob(0.0, "DropConnect on the hidden-to-hidden matrices", RATE)
-    zoneout: float = knob(0.0, "zoneout rate of cells and hidden units", ZONEOUT)
-    zoneout_cell: float | None = knob(None, "zoneout rate of the cells alone", ZONEOUT)
-    zoneout_hidden: float | None = knob(None, "zoneout rate of the hidden units alone", ZONEOUT)
-    ar: float = knob(0.0, "AR: alpha * mean h^2 on the dropped last-layer outputs", STRENGTH)
-    tar: float = knob(0.0, "TAR: beta * mean (h_t - h_{t-1})^2 on the last-layer outputs", STRENGTH)
-    grad_clip: float = knob(0.0, "max global gradient norm (0: no clipping)", STRENGTH)
-    early_stopping: int = knob(
-        0, "epochs without a better validation loss before stopping", Range(0, example=3)
-    )
 
-    def active(self) -> dict[str, Any]:
-        """The regularizers switched on, with their strengths, for summaries and reports."""
-        defaults = RegConfig()
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name != "penalty_scope" and getattr(self, f.name) != getattr(defaults, f.name)
-        }
+def _reg_schema() -> RegConfig:
+    from lstm_overfit.regularizers.schema import reg_schema
+
+    return reg_schema()()
 
 
 @dataclass
@@ -256,9 +235,12 @@ class TrainConfig:
         0.02, "the rise over those epochs, as a share of the best validation loss", Range(0)
     )
     num_threads: int = knob(
-        0, "torch threads; 0: all cores for a run, 1 per sweep job", Range(0, example=1)
+        0,
+        "torch threads; 0: all cores for a run, 1 per sweep job",
+        Range(0, example=1),
+        execution=True,
     )
-    progress: bool = knob(True, "show a progress bar")
+    progress: bool = knob(True, "show a progress bar", execution=True)
     precision: Precision = knob(Precision.fp32, "fp32, or bf16 autocast (CUDA, bf16 CPUs)")
     lm_sum_over_steps: bool = knob(
         False, "language models: optimize the loss summed over the window's steps"
@@ -273,33 +255,51 @@ class TrainConfig:
 @dataclass
 class Config:
     seed: int = knob(0, "seeds data, initialization, batch order and dropout masks")
-    resume: str | None = knob(None, "a run folder to continue (with -m: a sweep folder)")
-    device: Device = knob(Device.auto, "auto, cpu or cuda")
-    logger: Logger = knob(Logger.none, "none, or tensorboard (pip install 'lstm-overfit[tb]')")
+    resume: str | None = knob(
+        None, "a run folder to continue (with -m: a sweep folder)", execution=True
+    )
+    device: Device = knob(Device.auto, "auto, cpu or cuda", execution=True)
+    logger: Logger = knob(
+        Logger.none, "none, or tensorboard (pip install 'lstm-overfit[tb]')", execution=True
+    )
     dataset: DataConfig = knob(SyntheticData(), "the data source")
     model: ModelConfig = knob(ModelConfig(), "the network")
-    reg: RegConfig = knob(RegConfig(), "regularizers")
+    reg: RegConfig = field(default_factory=_reg_schema, metadata={"help": "regularizers"})
     optim: OptimConfig = knob(OptimConfig(), "optimizer and learning-rate schedule")
     train: TrainConfig = knob(TrainConfig(), "the training loop")
 
 
-# The schema of each data-source kind, by the name its presets list in their defaults.
-DATA_SCHEMAS = {
-    "synthetic_schema": SyntheticData,
-    "reviews_schema": ReviewsData,
-    "corpus_schema": CorpusData,
-    "series_schema": SeriesData,
-}
+def data_schemas() -> dict[str, type[DataConfig]]:
+    """The schema of each kind of data source, by the name its presets list in their
+    defaults (`reviews_schema`...), as the task kinds registered them (tasks/registry.py)."""
+    from lstm_overfit.tasks import data_sources
+
+    return {name: source.schema for name, source in data_sources().items()}
+
+
+def execution_settings() -> list[str]:
+    """The keys that say where or how a run executes, not what it computes (declared with
+    `execution=True`), over every kind of data source."""
+    keys = execution_keys(Config(dataset=DataConfig()))
+    for schema in data_schemas().values():
+        keys += [f"dataset.{k}" for k in execution_keys(schema())]
+    return list(dict.fromkeys(keys))
 
 
 def register_configs() -> None:
-    """The schema as the base of conf/config.yaml, and one schema per data-source kind."""
+    """The schema as the base of conf/config.yaml, one schema per data-source kind, and each
+    registered regularizer's `+reg=NAME` preset (plug-ins' too; raises PluginError for a
+    plug-in that cannot be used)."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
+
+    from lstm_overfit.regularizers.schema import presets
 
     store = ConfigStore.instance()
     base = OmegaConf.structured(Config)
     base.dataset = "???"  # chosen by the dataset group, whose option types the node
     store.store(name="base_config", node=base)
-    for name, schema in DATA_SCHEMAS.items():
+    for name, schema in data_schemas().items():
         store.store(group="dataset", name=name, node=schema)
+    for name, values in presets().items():
+        store.store(group="reg", name=name, node=values)

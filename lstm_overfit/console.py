@@ -19,6 +19,7 @@ from rich.table import Table
 
 from lstm_overfit.config import Config
 from lstm_overfit.knobs import help_lines
+from lstm_overfit.regularizers.registry import origin, regularizers
 from lstm_overfit.run_folder import CONSOLE, EpochRecord, RunSummary, shown_in
 
 if TYPE_CHECKING:
@@ -137,6 +138,12 @@ def print_train_help(cfg: Config, groups: dict[str, list[str]]) -> None:
     print("config groups (GROUP=OPTION; reg, experiment and sweep are added with +GROUP=OPTION):")
     for group, options in groups.items():
         print(f"  {group:<16} {', '.join(options)}")
+    print("\nregularizers (+reg=NAME sets its knobs to the preset; reg.KNOB=VALUE any strength):")
+    for regularizer in regularizers():
+        source = origin(regularizer.name)
+        plugin = f" (plug-in {source})" if source else ""
+        knobs = ", ".join(f"reg.{k.name}" for k in regularizer.knobs if not k.setting)
+        print(f"  {regularizer.name:<18} {regularizer.summary}: {knobs}{plugin}")
     print("\nkeys (KEY=VALUE), with their values given the overrides on this command line:")
     lines = [(f"{key}={_fmt(value)}", description) for key, value, description in help_lines(cfg)]
     width = max(len(setting) for setting, _ in lines) + 2

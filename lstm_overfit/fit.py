@@ -18,6 +18,7 @@ from pathlib import Path
 from lstm_overfit.checkpoints import load_checkpoint
 from lstm_overfit.config import Config, Logger
 from lstm_overfit.curves import curve_summary
+from lstm_overfit.regularizers.schema import active
 from lstm_overfit.resume import restore
 from lstm_overfit.run_folder import FINISHED, RunSummary
 from lstm_overfit.runtime import versions
@@ -48,7 +49,7 @@ def fit(
             status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
             summary = RunSummary(
                 status=status,
-                reg=cfg.reg.active(),
+                reg=active(cfg.reg),
                 seed=cfg.seed,
                 error=None if status == "interrupted" else f"{type(err).__name__}: {err}",
                 wall_seconds=time.perf_counter() - started,
@@ -108,14 +109,12 @@ def _train(run: TrainingRun) -> RunSummary:
 
 
 def _stopped_early(run: TrainingRun) -> bool:
-    stopper = run.state.stopper
-    if stopper.should_stop:
-        log.info(
-            "early stopping after epoch %d: no better validation loss for %d epochs",
-            run.records[-1].epoch if run.records else 0,
-            stopper.patience,
-        )
-    return stopper.should_stop
+    """Whether a regularizer stops the run here (early stopping); logs why."""
+    reason = run.parts.regularizers.stop_reason(run.state.best)
+    if reason is not None:
+        name, _, why = reason.partition(": ")
+        log.info("%s after epoch %d: %s", name, run.records[-1].epoch if run.records else 0, why)
+    return reason is not None
 
 
 def _test_at_best(run: TrainingRun) -> dict[str, float] | None:
@@ -133,7 +132,7 @@ def _summary(run: TrainingRun, status: str, test: dict | None, error: str | None
     cfg, parts = run.cfg, run.parts
     curves = curve_summary(
         run.records,
-        run.state.stopper.best_epoch,
+        run.state.best.best_epoch,
         cfg.train.onset_patience,
         cfg.train.onset_min_rise,
     )
@@ -149,7 +148,7 @@ def _summary(run: TrainingRun, status: str, test: dict | None, error: str | None
         **parts.task.summary_extras(run.records),
         pretrained_coverage=parts.pretrained_coverage,
         test=test,
-        reg=cfg.reg.active(),
+        reg=active(cfg.reg),
         seed=cfg.seed,
         num_threads=parts.num_threads,
         device=str(parts.device),

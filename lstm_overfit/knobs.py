@@ -40,9 +40,11 @@ RATE = Range(0, 1, high_open=True, example=0.5)  # a dropout rate
 ZONEOUT = Range(0, 1, example=0.1)  # a zoneout rate: 1 keeps every unit
 
 
-def knob(default: Any, help: str, range: Range | None = None) -> Any:
-    """A schema field, its one-line description and the values it accepts."""
-    metadata = {"help": help, "range": range}
+def knob(default: Any, help: str, range: Range | None = None, execution: bool = False) -> Any:
+    """A schema field, its one-line description and the values it accepts. `execution`
+    marks a knob that says where or how a run executes, not what it computes: a resumed run
+    may change it, job folders are not named by it and a report does not compare by it."""
+    metadata = {"help": help, "range": range, "execution": execution}
     if is_dataclass(default):
         return field(default_factory=type(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -58,6 +60,18 @@ def help_lines(obj: Any, prefix: str = "") -> list[tuple[str, Any, str]]:
         else:
             lines.append((key, value, f.metadata.get("help", "")))
     return lines
+
+
+def execution_keys(obj: Any, prefix: str = "") -> list[str]:
+    """The dotted keys of every knob declared with `execution=True`, recursively."""
+    keys = []
+    for f in fields(obj):
+        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
+        if is_dataclass(value):
+            keys += execution_keys(value, f"{key}.")
+        elif f.metadata.get("execution"):
+            keys.append(key)
+    return keys
 
 
 def out_of_range(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any, str, Any]]:

@@ -1,5 +1,5 @@
-"""The LSTM layer: PyTorch's fused kernel, both directions, padded batches, and the hooks for
-weight drop and zoneout."""
+"""The LSTM layer: PyTorch's fused kernel, both directions, padded batches, and the
+regularizers' hooks on the recurrent weights (weight drop) and on the state (zoneout)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from torch.func import functional_call
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_overfit.regularizers import weight_drop, zoneout_keep
-from lstm_overfit.zoneout import zoneout_lstm
+from lstm_overfit.regularizers.contract import WeightTransform
+from lstm_overfit.zoneout import keep_weights, zoneout_lstm
 
 LayerState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (directions, batch, hidden)
 
@@ -56,11 +56,12 @@ def _fused(lstm: nn.LSTM, x: Any, state: Any, weights: dict[str, torch.Tensor]) 
 
 
 class LSTMLayer(nn.Module):
-    """One (bi)directional LSTM layer with optional weight drop and zoneout.
+    """One (bi)directional LSTM layer, with the regularizers' transforms of its recurrent
+    weights (in training) and the share of its state each unit keeps from step to step.
 
     The weights live in a one-layer `nn.LSTM` in every case, so the state dict is the same
-    whichever regularizers are on. Without zoneout it runs PyTorch's fused kernel; weight drop
-    hands it the dropped W_hh for one call.
+    whichever regularizers are on. Without a state hook it runs PyTorch's fused kernel; a
+    recurrent-weight transform hands it the transformed W_hh for one call.
     """
 
     def __init__(
@@ -68,27 +69,34 @@ class LSTMLayer(nn.Module):
         input_size: int,
         hidden_size: int,
         bidirectional: bool,
-        weight_drop: float = 0.0,
-        zoneout: tuple[float, float] = (0.0, 0.0),
+        recurrent_weight: list[WeightTransform] | None = None,
+        state_keep: tuple[float, float] | None = None,
     ) -> None:
-        """zoneout: the (cell, hidden) rates, for a unidirectional layer (validation.py
-        refuses zoneout with model.bidirectional)."""
+        """state_keep: the (cell, hidden) probabilities that a unit keeps its previous
+        value (zoneout), for a unidirectional layer (zoneout's check refuses
+        model.bidirectional)."""
         super().__init__()
         self.lstm = nn.LSTM(
             input_size, hidden_size, 1, batch_first=True, bidirectional=bidirectional
         )
-        self.weight_drop = weight_drop
-        self.zoneout_cell, self.zoneout_hidden = zoneout
+        self.recurrent_weight = list(recurrent_weight or [])
+        self.keep_cell, self.keep_hidden = state_keep or (0.0, 0.0)
 
     @property
-    def has_zoneout(self) -> bool:
-        return self.zoneout_cell > 0 or self.zoneout_hidden > 0
+    def has_state_keep(self) -> bool:
+        return self.keep_cell > 0 or self.keep_hidden > 0
 
     def _dropped_weights(self) -> dict[str, torch.Tensor]:
-        if not self.training or self.weight_drop == 0:
+        if not self.training or not self.recurrent_weight:
             return {}
         names = [n for n in self.lstm._flat_weights_names if n.startswith("weight_hh")]
-        return {name: weight_drop(getattr(self.lstm, name), self.weight_drop) for name in names}
+        dropped = {}
+        for name in names:
+            weight = getattr(self.lstm, name)
+            for transform in self.recurrent_weight:
+                weight = transform(weight)
+            dropped[name] = weight
+        return dropped
 
     def forward(
         self,
@@ -109,7 +117,7 @@ class LSTMLayer(nn.Module):
         unidirectional, so padding only trails and the outputs at real steps are exact.
         """
         dropped = self._dropped_weights()
-        if self.has_zoneout:
+        if self.has_state_keep:
             w_hh = dropped.get("weight_hh_l0", self.lstm.weight_hh_l0)
             return self._zoneout_forward(x, w_hh, state)
         if lengths is not None and x.device.type == "cpu":
@@ -167,7 +175,7 @@ class LSTMLayer(nn.Module):
             gates_x = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
             gates_x = gates_x.transpose(0, 1).contiguous()
             shape = (steps, batch, hidden)
-            keep_c = zoneout_keep(shape, self.zoneout_cell, self.training, x)
-            keep_h = zoneout_keep(shape, self.zoneout_hidden, self.training, x)
+            keep_c = keep_weights(shape, self.keep_cell, self.training, x)
+            keep_h = keep_weights(shape, self.keep_hidden, self.training, x)
             outputs, h, c = zoneout_lstm(gates_x, w_hh, h, c, keep_h, keep_c)
         return outputs.transpose(0, 1), (h.unsqueeze(0), c.unsqueeze(0))

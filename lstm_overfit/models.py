@@ -7,65 +7,52 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from lstm_overfit.config import Config, Init, Task
+from lstm_overfit.config import Config, Init
 from lstm_overfit.data.splits import TaskData
 from lstm_overfit.layers import LayerState, LSTMLayer
-from lstm_overfit.regularizers import Dropout, LockedDropout, embedding_dropout
+from lstm_overfit.regularizers.active import NetworkHooks
 
 State = list[LayerState]  # (h, c) per layer
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything the model's shape and its model-side regularizers depend on."""
+    """Everything the model's shape depends on (what regularizers change in it comes apart,
+    as NetworkHooks)."""
 
-    task: Task
+    task: str  # the task kind's name
     vocab_size: int  # 0: real-valued input, one value per step
     embedding_size: int
     layer_sizes: tuple[int, ...]  # units per layer and direction
     bidirectional: bool
     num_outputs: int  # one logit (binary) or classes; the vocabulary; the horizon
     tie_weights: bool = False
-    dropout: float = 0.0  # standard dropout on the input, between layers, on the output
-    locked_dropout: tuple[float, float, float] = (0.0, 0.0, 0.0)  # input, hidden, output
-    embedding_dropout: float = 0.0
-    weight_drop: float = 0.0
-    zoneout: tuple[float, float] = (0.0, 0.0)  # cell, hidden
     init: Init = Init.default
     init_range: float = 0.1
 
 
-def _rate(specific: float | None, shared: float) -> float:
-    return shared if specific is None else specific
-
-
-def build_spec(cfg: Config, data: TaskData, outputs: int) -> ModelSpec:
+def build_spec(
+    cfg: Config, data: TaskData, outputs: int, token_input: bool = True, ties: bool = False
+) -> ModelSpec:
     """The spec of the configured model for this data, with `outputs` per prediction (the
-    task's). With tied weights the last layer's size is the embedding size, so the decoder
-    can share the embedding matrix (AWD-LSTM)."""
-    m, r, task = cfg.model, cfg.reg, data.task
-    tied = task == Task.lm and m.tie_weights
+    task's); `token_input` and `ties`, the task kind's (real-valued input has no vocabulary;
+    a decoder that may share the embedding). With tied weights the last layer's size is the
+    embedding size, so the decoder can share the embedding matrix (AWD-LSTM)."""
+    m, task = cfg.model, data.task
+    tied = ties and m.tie_weights
     sizes = [m.hidden_size] * m.num_layers
     if tied:
         sizes[-1] = m.embedding_size
     return ModelSpec(
         task=task,
-        vocab_size=0 if task == Task.forecast else data.vocab_size,
+        vocab_size=data.vocab_size if token_input else 0,
         embedding_size=m.embedding_size,
         layer_sizes=tuple(sizes),
         bidirectional=m.bidirectional,
         num_outputs=outputs,
         tie_weights=tied,
-        dropout=r.dropout,
-        locked_dropout=(
-            _rate(r.locked_dropout_input, r.locked_dropout),
-            _rate(r.locked_dropout_hidden, r.locked_dropout),
-            _rate(r.locked_dropout_output, r.locked_dropout),
-        ),
-        embedding_dropout=r.embedding_dropout,
-        weight_drop=r.weight_drop,
-        zoneout=(_rate(r.zoneout_cell, r.zoneout), _rate(r.zoneout_hidden, r.zoneout)),
         init=m.init,
         init_range=m.init_range,
     )
@@ -83,39 +70,41 @@ class ModelOutput(NamedTuple):
     hidden: BackboneOutput
 
 
-def _dropout(standard: float, locked: float) -> nn.Module:
-    """Standard (fresh mask per element) then locked (one mask per sequence) dropout, the
-    active ones only."""
-    active = [m for m in (Dropout(standard), LockedDropout(locked)) if m.p > 0]
-    return nn.Sequential(*active) if active else nn.Identity()
+def _in_order(modules: list[nn.Module]) -> nn.Module:
+    """The regularizers' transforms at one place, in the registry's order."""
+    return nn.Sequential(*modules) if modules else nn.Identity()
 
 
 class LSTMBackbone(nn.Module):
-    """Embedding (or a linear input layer for real values), a stack of LSTM layers, and
-    dropout on the input, between layers and on the output (the tutorial's three places)."""
+    """Embedding (or a linear input layer for real values) and a stack of LSTM layers, with
+    the regularizers' transforms on the embedding matrix, the LSTM's input, between its
+    layers, on its output, on each layer's recurrent weights and state."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, hooks: NetworkHooks | None = None) -> None:
         super().__init__()
+        hooks = hooks or NetworkHooks()
         if spec.vocab_size > 0:
             self.embedding: nn.Module = nn.Embedding(spec.vocab_size, spec.embedding_size)
         else:
             self.embedding = nn.Linear(1, spec.embedding_size)
-        self.embedding_dropout = spec.embedding_dropout
+        self.embedding_transforms = hooks.embedding
         directions = 2 if spec.bidirectional else 1
         inputs = [spec.embedding_size, *(size * directions for size in spec.layer_sizes[:-1])]
         self.layers = nn.ModuleList(
-            LSTMLayer(n_in, size, spec.bidirectional, spec.weight_drop, spec.zoneout)
+            LSTMLayer(n_in, size, spec.bidirectional, hooks.recurrent_weight, hooks.state_keep)
             for n_in, size in zip(inputs, spec.layer_sizes, strict=True)
         )
         self.output_size = spec.layer_sizes[-1] * directions
-        input_rate, hidden_rate, output_rate = spec.locked_dropout
-        self.input_dropout = _dropout(spec.dropout, input_rate)
-        self.hidden_dropout = _dropout(spec.dropout, hidden_rate)
-        self.output_dropout = _dropout(spec.dropout, output_rate)
+        self.at_input = _in_order(hooks.places.get("input", []))
+        self.between_layers = _in_order(hooks.places.get("between", []))
+        self.at_output = _in_order(hooks.places.get("output", []))
 
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
         if isinstance(self.embedding, nn.Embedding):
-            return embedding_dropout(self.embedding, inputs, self.embedding_dropout, self.training)
+            weight = self.embedding.weight
+            for transform in self.embedding_transforms:
+                weight = transform(weight, self.training)
+            return F.embedding(inputs, weight, self.embedding.padding_idx)
         return self.embedding(inputs.unsqueeze(-1))
 
     def forward(
@@ -125,26 +114,26 @@ class LSTMBackbone(nn.Module):
         state: State | None = None,
     ) -> BackboneOutput:
         """inputs: token ids or values (batch, time); lengths: real steps of padded rows."""
-        x = self.input_dropout(self.embed(inputs))
+        x = self.at_input(self.embed(inputs))
         final_state = []
         for i, layer in enumerate(self.layers):
             if i > 0:
-                x = self.hidden_dropout(x)
+                x = self.between_layers(x)
             x, layer_state = layer(x, None if state is None else state[i], lengths)
             final_state.append(layer_state)
         mask = None
         if lengths is not None:
             steps = torch.arange(x.shape[1], device=x.device)
             mask = steps.unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
-        return BackboneOutput(x, self.output_dropout(x), final_state, mask)
+        return BackboneOutput(x, self.at_output(x), final_state, mask)
 
 
 class LSTMClassifier(nn.Module):
     """Reads the final step of each direction (the tutorial's final hidden states)."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, hooks: NetworkHooks | None = None) -> None:
         super().__init__()
-        self.backbone = LSTMBackbone(spec)
+        self.backbone = LSTMBackbone(spec, hooks)
         self.bidirectional = spec.bidirectional
         self.head = nn.Linear(self.backbone.output_size, spec.num_outputs)
 
@@ -166,9 +155,9 @@ class LSTMClassifier(nn.Module):
 class LSTMLanguageModel(nn.Module):
     """Predicts the next token at every step; the decoder may share the embedding matrix."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, hooks: NetworkHooks | None = None) -> None:
         super().__init__()
-        self.backbone = LSTMBackbone(spec)
+        self.backbone = LSTMBackbone(spec, hooks)
         self.decoder = nn.Linear(self.backbone.output_size, spec.num_outputs)
         if spec.tie_weights:
             self.decoder.weight = self.backbone.embedding.weight
@@ -181,9 +170,9 @@ class LSTMLanguageModel(nn.Module):
 class LSTMForecaster(nn.Module):
     """Reads the final step and predicts the next `horizon` values."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, hooks: NetworkHooks | None = None) -> None:
         super().__init__()
-        self.backbone = LSTMBackbone(spec)
+        self.backbone = LSTMBackbone(spec, hooks)
         self.head = nn.Linear(self.backbone.output_size, spec.num_outputs)
 
     def forward(self, values: torch.Tensor) -> ModelOutput:
@@ -191,16 +180,12 @@ class LSTMForecaster(nn.Module):
         return ModelOutput(self.head(hidden.dropped[:, -1]), hidden)
 
 
-HEADS: dict[Task, type[nn.Module]] = {
-    Task.classify: LSTMClassifier,
-    Task.lm: LSTMLanguageModel,
-    Task.forecast: LSTMForecaster,
-}
-
-
-def build_model(spec: ModelSpec) -> nn.Module:
-    """The backbone and the task's head, initialized as the spec says."""
-    model = HEADS[spec.task](spec)
+def build_model(
+    spec: ModelSpec, head: type[nn.Module], hooks: NetworkHooks | None = None
+) -> nn.Module:
+    """The backbone and the task kind's `head`, initialized as the spec says, with what the
+    regularizers change in the network (`hooks`; none: the plain network)."""
+    model = head(spec, hooks)
     bound = spec.init_range
     with torch.no_grad():
         if spec.init == Init.uniform:

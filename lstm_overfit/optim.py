@@ -11,36 +11,23 @@ import torch
 from lstm_overfit.config import OptimConfig, OptimizerName
 
 
-def _groups(
-    params: list[torch.Tensor], decayed: list[torch.Tensor], weight_decay: float
-) -> list[dict]:
-    """Weight decay acts on `decayed` only (weight matrices by default)."""
-    if weight_decay == 0:
-        return [{"params": params, "weight_decay": 0.0}]
-    decayed_ids = {id(p) for p in decayed}
-    return [
-        {"params": [p for p in params if id(p) in decayed_ids], "weight_decay": weight_decay},
-        {"params": [p for p in params if id(p) not in decayed_ids], "weight_decay": 0.0},
-    ]
-
-
 def build_optimizer(
     cfg: OptimConfig,
     params: list[torch.Tensor],
-    decayed: list[torch.Tensor],
-    weight_decay: float,
+    groups: list[dict[str, Any]] | None = None,
     objective_scale: float = 1.0,
 ) -> torch.optim.Optimizer:
-    """With weight decay, Adam becomes AdamW: the decay shrinks weights directly instead of
-    passing through Adam's per-parameter scaling as an L2 gradient would. For SGD the two are
-    the same thing, so SGD's own (coupled) weight decay is used, scaled like the objective
-    (`objective_scale`: a loss summed over steps) so its strength relative to the data term
-    stays what the config says."""
+    """The optimizer over `params`, or over the regularizers' parameter `groups`, each with
+    its "weight_decay". Decoupled decay makes Adam AdamW: the decay shrinks weights directly
+    instead of passing through Adam's per-parameter scaling as an L2 gradient would. For SGD
+    the two are the same thing, so SGD's own (coupled) weight decay is used, scaled like the
+    objective (`objective_scale`: a loss summed over steps) so its strength relative to the
+    data term stays what the config says."""
+    groups = groups or [{"params": params, "weight_decay": 0.0}]
     if cfg.name in (OptimizerName.sgd, OptimizerName.nt_asgd):
-        groups = _groups(params, decayed, weight_decay * objective_scale)
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    groups = _groups(params, decayed, weight_decay)
-    if cfg.name == OptimizerName.adamw or weight_decay > 0:
+        scaled = [{**g, "weight_decay": g["weight_decay"] * objective_scale} for g in groups]
+        return torch.optim.SGD(scaled, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.name == OptimizerName.adamw or any(g["weight_decay"] > 0 for g in groups):
         return torch.optim.AdamW(groups, lr=cfg.lr)
     return torch.optim.Adam(groups, lr=cfg.lr)
 

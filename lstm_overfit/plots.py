@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lstm_overfit.regularizers.schema import label
 from lstm_overfit.run_folder import EpochRecord, RunSummary
 from lstm_overfit.storage import atomic_write_bytes
 
@@ -41,7 +42,8 @@ def run_title(cfg: Config, status: str) -> str:
     """What the run trained: data set, model size, regularizers, and how it ended."""
     m = cfg.model
     model = f"LSTM {m.num_layers}x{m.hidden_size}{' bidirectional' if m.bidirectional else ''}"
-    reg = ", ".join(f"{k}={v:g}" for k, v in cfg.reg.active().items()) or "no regularizer"
+    reg = label(cfg.reg)
+    reg = "no regularizer" if reg == "none" else reg
     return f"{cfg.dataset.name} · {model} · {reg}\nseed {cfg.seed}, {status}"
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lstm_overfit.config import DATA_SCHEMAS, Config, UsageError
+from lstm_overfit.config import Config, UsageError, data_schemas
 from lstm_overfit.resume import resume_overrides, resume_sweep_overrides
 from lstm_overfit.validation import validate
 
@@ -149,10 +149,14 @@ GROUPS = ("dataset", "model", "reg", "experiment", "sweep", "hydra/launcher")
 
 
 def option_groups(config_dir: Path) -> dict[str, list[str]]:
-    """The options of each config group this package ships (Hydra's own launchers too)."""
+    """The options of each config group this package ships (Hydra's own launchers too, the
+    plug-ins' regularizers)."""
+    from lstm_overfit.regularizers.schema import presets
+
     options = {
         group: sorted(p.stem for p in (config_dir / group).glob("*.yaml")) for group in GROUPS
     }
+    options["reg"] = sorted({*options["reg"], *presets()})
     options["hydra/launcher"] += ["(and the installed Hydra launchers)"]
     return options
 
@@ -165,16 +169,21 @@ def _compose(compose: Any, overrides: list[str], hydra: bool) -> Any:
 
 
 def check_runtime(configs: list[Config]) -> None:
-    """The device, precision, pretrained vectors and data of every job: each distinct data
+    """The device, precision, plug-in regularizers (rehearsed once per distinct setting),
+    pretrained vectors and data of every job: each distinct data
     set is loaded once (a bad file stops the command here; good data is cached for the jobs,
     and a single run takes the splits loaded here rather than reading them again)."""
     from lstm_overfit.data.load import load_data
     from lstm_overfit.embeddings import check_pretrained
+    from lstm_overfit.regularizers.rehearse import rehearse
     from lstm_overfit.runtime import autocast_for, resolve_device
 
-    seen = set()
+    seen, rehearsed = set(), set()
     for cfg in configs:
         autocast_for(cfg.train.precision, resolve_device(cfg.device))
+        if (reg := repr(cfg.reg)) not in rehearsed:
+            rehearsed.add(reg)
+            rehearse(cfg)
         if cfg.model.embedding.pretrained:
             check_pretrained(cfg.model.embedding, cfg.model.embedding_size)
         key = json.dumps(asdict(cfg.dataset), default=str, sort_keys=True)
@@ -228,7 +237,7 @@ def _known_keys(full_key: str) -> list[str]:
 
     parent = full_key.rpartition(".")[0]
     if parent == "dataset":
-        schemas = [OmegaConf.structured(schema) for schema in DATA_SCHEMAS.values()]
+        schemas = [OmegaConf.structured(schema) for schema in data_schemas().values()]
         return sorted({f"dataset.{k}" for node in schemas for k in node})
     node = OmegaConf.structured(Config)
     if parent:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lstm_overfit.config import RegConfig
+from lstm_overfit.regularizers.schema import active_settings, config_keys
 from lstm_overfit.run_folder import USABLE, compared_numbers
 from lstm_overfit.runs import ReportError, Run, fmt_value, is_number
 from lstm_overfit.stats import FAMILY_ERROR, Comparison, holm, paired
@@ -31,7 +32,6 @@ from lstm_overfit.stats import FAMILY_ERROR, Comparison, holm, paired
 # The summary numbers compared: name -> (its name in sentences, its column in tables). Lower
 # is better for each but the test metric, whose direction its runs' summaries record.
 COMPARED = compared_numbers()
-REG_DEFAULTS = {f"reg.{k}": v for k, v in vars(RegConfig()).items()}
 
 
 @dataclass
@@ -47,12 +47,8 @@ class Group:
 
     @property
     def reg(self) -> dict[str, Any]:
-        """The regularizer settings that differ from the defaults (all off)."""
-        return {
-            k: v
-            for k, v in self.settings.items()
-            if k.startswith("reg.") and v != REG_DEFAULTS.get(k)
-        }
+        """The regularizers it switches on, with their settings (regularizers/schema.py)."""
+        return active_settings(self.settings, _recorded(self.runs))
 
     @property
     def label(self) -> str:
@@ -124,7 +120,8 @@ class Section:
 
     @property
     def context_keys(self) -> list[str]:
-        return [k for k in self.varying if not k.startswith("reg.")]
+        regularizer_keys = config_keys(_recorded(r for g in self.groups for r in g.runs))
+        return [k for k in self.varying if k not in regularizer_keys]
 
     def higher_is_better(self, number: str) -> bool:
         """Only the test metric can be better higher (accuracy); losses and gaps are lower."""
@@ -144,9 +141,14 @@ class Section:
         return f"{self.dataset} · {model} · {epochs} · varies: {varies}"
 
 
+def _recorded(runs: Iterable[Run]) -> set[str]:
+    """The knobs the runs' summaries list as on."""
+    return {name for r in runs for name in ((r.summary or {}).get("reg") or {})}
+
+
 def _varying_names(keys: list[str]) -> list[str]:
     """What varies, in words: the regularizer settings as one item, other keys by name."""
-    names = [k for k in keys if not k.startswith("reg.")]
+    names = [k for k in keys if k not in config_keys()]
     return (["regularizer"] if len(names) < len(keys) else []) + names
 
 
@@ -171,7 +173,8 @@ def _section(dataset: str, groups: list[Group]) -> Section:
     keys = sorted({k for g in finished for k in g.settings})
     varying = [k for k in keys if len({repr(g.settings.get(k)) for g in finished}) > 1]
     shared = {k: finished[0].settings[k] for k in keys if k not in varying}
-    context_keys = [k for k in varying if not k.startswith("reg.")]
+    regularizer_keys = config_keys(_recorded(r for g in groups for r in g.runs))
+    context_keys = [k for k in varying if k not in regularizer_keys]
     strata: dict[str, Stratum] = {}
     for group in groups:
         context = {k: group.settings.get(k) for k in context_keys}

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstm_overfit.config import UsageError
+from lstm_overfit.config import UsageError, execution_settings
 from lstm_overfit.run_folder import (
     EpochRecord,
     as_settings,
@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Settings that may change when a run continues: they do not touch what it computes (thread
-# count can move the last bits of a float sum; the device, more).
-RESUME_SETTINGS = ("train.progress=", "train.num_threads=", "device=")
+# Settings that may change when a run continues: they say where or how it executes, not what
+# it computes (a thread count can move the last bits of a float sum; the device, more).
+RESUME_SETTINGS = tuple(f"{key}=" for key in execution_settings() if key != "resume")
 
 
 def resume_overrides(overrides: list[str]) -> list[str] | None:

@@ -8,20 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lstm_overfit.config import UsageError
+from lstm_overfit.config import UsageError, execution_settings
 from lstm_overfit.run_folder import read_metrics, read_overrides, read_summary
 
-# Config keys that say where or how a run executes, not what it computes.
-NOT_CONFIGURATION = (
-    "seed",
-    "resume",
-    "logger",
-    "device",
-    "dataset.path",
-    "dataset.cache_dir",
-    "train.progress",
-    "train.num_threads",
-)
+# Config keys that do not tell configurations apart: the seed (runs over seeds make a
+# configuration) and those that say where or how a run executes, not what it computes.
+NOT_CONFIGURATION = ("seed", *execution_settings())
 
 
 class ReportError(UsageError):

@@ -1,4 +1,5 @@
-"""How a run stops before its last epoch: early stopping, divergence, SIGINT/SIGTERM."""
+"""How a run stops before its last epoch: the best epoch so far (which early stopping and
+other regularizers' stop hooks read), divergence, SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,14 +13,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-class EarlyStopper:
-    """Tracks the best validation loss; says stop after `patience` epochs without a new best.
+class BestEpoch:
+    """The best validation loss so far, its epoch (the best checkpoint's), and how many
+    epochs have passed without a better one."""
 
-    patience 0 never stops (it still tracks the best epoch for checkpointing).
-    """
-
-    def __init__(self, patience: int = 0) -> None:
-        self.patience = patience
+    def __init__(self) -> None:
         self.best_loss = math.inf
         self.best_epoch: int | None = None
         self.bad_epochs = 0
@@ -31,10 +29,6 @@ class EarlyStopper:
             return True
         self.bad_epochs += 1
         return False
-
-    @property
-    def should_stop(self) -> bool:
-        return self.patience > 0 and self.bad_epochs >= self.patience
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad": self.bad_epochs}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import Config
+from lstm_overfit.regularizers.schema import active
 from lstm_overfit.run_folder import (
     HPARAMS,
     EpochRecord,
@@ -57,7 +58,7 @@ class TensorBoardWriter:
         if saved is not None:
             settings = as_settings(saved)
         else:
-            settings = {f"reg.{k}": v for k, v in self.cfg.reg.active().items()}
+            settings = {f"reg.{k}": v for k, v in active(self.cfg.reg).items()}
         return {"seed": self.cfg.seed, **{k: _hparam(v) for k, v in settings.items()}}
 
     def end_run(self, summary: RunSummary) -> None:

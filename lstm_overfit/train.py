@@ -22,9 +22,9 @@ from lstm_overfit.build import build_run, describe
 from lstm_overfit.checkpoints import RunState, save_checkpoint
 from lstm_overfit.config import Config
 from lstm_overfit.optim import epoch_lr
-from lstm_overfit.regularizers import batch_penalty
+from lstm_overfit.regularizers.contract import PenaltyInputs
 from lstm_overfit.run_folder import EpochRecord, RunSummary
-from lstm_overfit.stopping import Diverged, EarlyStopper, Interrupted
+from lstm_overfit.stopping import BestEpoch, Diverged, Interrupted
 from lstm_overfit.storage import JsonlWriter
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,8 @@ class TrainingRun:
             model=self.parts.model,
             optimizer=self.parts.optimizer,
             order=torch.Generator().manual_seed(cfg.seed),
-            stopper=EarlyStopper(cfg.reg.early_stopping),
+            best=BestEpoch(),
+            regularizers=self.parts.regularizers,
         )
         self.records: list[EpochRecord] = []
         self.stop_signal: int | None = None
@@ -88,7 +89,7 @@ class TrainingRun:
         parts, model, optimizer = self.parts, self.state.model, self.state.optimizer
         with parts.autocast:
             result = parts.task.step(model, batch)
-            penalty = batch_penalty(self.cfg.reg, parts.penalty, result.hidden)
+            penalty = parts.regularizers.penalty(PenaltyInputs(model, result.hidden))
         objective = result.loss if penalty is None else result.loss + penalty
         if result.objective_scale != 1.0:
             objective = objective * result.objective_scale
@@ -96,8 +97,7 @@ class TrainingRun:
         objective.backward()
         # The norm before clipping is recorded whether or not it clips.
         norm = nn.utils.get_total_norm([p.grad for p in parts.params if p.grad is not None])
-        if self.cfg.reg.grad_clip > 0:
-            nn.utils.clip_grads_with_norm_(parts.params, self.cfg.reg.grad_clip, norm)
+        parts.regularizers.clip_gradients(parts.params, norm)
         if result.lr_scale != 1.0:
             optimizer.set_lr(lr * result.lr_scale)
         optimizer.step()
@@ -184,7 +184,7 @@ class TrainingRun:
             self.records.append(record)
             self.metrics.append(record.to_dict())
             state.epoch = epoch
-            if state.stopper.update(epoch, record.val_loss):
+            if state.best.update(epoch, record.val_loss):
                 self.save("best.pt")
         metric = parts.task.metric
         log.info(

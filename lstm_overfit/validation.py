@@ -1,13 +1,16 @@
 """Range checks that types cannot express, run on every job before anything is made: each
-knob's own range (declared with it in config.py, see knobs.py), then the rules between knobs."""
+knob's own range (declared with it, see knobs.py), then the rules between knobs: the task
+kind's (tasks/registry.py) and each regularizer's own (its `check` hook)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from lstm_overfit.config import Config, SyntheticData, Task, UsageError
+from lstm_overfit.config import Config, SyntheticData, UsageError
 from lstm_overfit.knobs import out_of_range
+from lstm_overfit.regularizers.active import ActiveRegularizers
+from lstm_overfit.tasks.registry import check_task_rules
 
 
 def _out_of_range(key: str, value: Any, rule: str, example: Any) -> UsageError:
@@ -19,7 +22,7 @@ def validate(cfg: Config) -> None:
     first = next(out_of_range(cfg), None)
     if first is not None:
         raise _out_of_range(*first)
-    d, task = cfg.dataset, cfg.dataset.task
+    d = cfg.dataset
     if not math.isfinite(cfg.optim.lr):
         raise _out_of_range("optim.lr", cfg.optim.lr, "it must be a finite number", 1e-3)
     if isinstance(d, SyntheticData) and d.motif_length > d.seq_len:
@@ -29,25 +32,5 @@ def validate(cfg: Config) -> None:
             f"it must not exceed dataset.seq_len ({d.seq_len})",
             min(3, d.seq_len),
         )
-    if task != Task.classify and cfg.model.bidirectional:
-        raise UsageError(
-            f"model.bidirectional=true needs a classification data set; dataset {d.name} is "
-            f"{task.value}: a {task.value} model may only read the past"
-        )
-    r = cfg.reg
-    if task == Task.forecast and (r.embedding_dropout > 0 or cfg.model.embedding.pretrained):
-        raise UsageError(
-            f"dataset {d.name} has real-valued input with no embedding matrix: drop "
-            "reg.embedding_dropout and model.embedding.pretrained"
-        )
-    if task != Task.lm and cfg.train.lm_sum_over_steps:
-        raise UsageError(
-            f"train.lm_sum_over_steps=true needs a language-modelling data set; dataset "
-            f"{d.name} is {task.value}: drop train.lm_sum_over_steps"
-        )
-    zoneout = [r.zoneout if rate is None else rate for rate in (r.zoneout_cell, r.zoneout_hidden)]
-    if cfg.model.bidirectional and any(zoneout):
-        raise UsageError(
-            "zoneout and model.bidirectional=true cannot be combined: zoneout runs "
-            "unidirectional layers; drop one of them"
-        )
+    check_task_rules(cfg)
+    ActiveRegularizers(cfg.reg).check(cfg)

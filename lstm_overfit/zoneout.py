@@ -18,6 +18,16 @@ from typing import Any
 import torch
 
 
+def keep_weights(
+    shape: tuple[int, ...], rate: float, training: bool, like: torch.Tensor
+) -> torch.Tensor:
+    """Each unit's weight on its previous value: per-step 0/1 masks drawn with probability
+    `rate` in training, the expectation (the rate itself) in evaluation."""
+    if training:
+        return like.new_empty(shape).bernoulli_(rate)
+    return like.new_full(shape, rate)
+
+
 def zoneout_forward_loop(
     gates_x: torch.Tensor,
     w_hh: torch.Tensor,

@@ -1,29 +1,13 @@
-"""From a data-source config to the run's data: the loader follows the source's kind."""
+"""From a data-source config to the run's data: the loader is the one its task kind
+registered for the source's schema."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 
-from lstm_overfit.config import (
-    CorpusData,
-    DataConfig,
-    ReviewsData,
-    SeriesData,
-    SyntheticData,
-    UsageError,
-)
-from lstm_overfit.data import corpus, reviews, series, synthetic
+from lstm_overfit.config import DataConfig, UsageError
 from lstm_overfit.data.splits import TaskData
-
-LOADERS: dict[type, Callable[[DataConfig, int], TaskData]] = {
-    SyntheticData: synthetic.load,
-    ReviewsData: reviews.load,
-    CorpusData: corpus.load,
-    SeriesData: series.load,
-}
-
 
 # A data set the command's checks loaded (by its config and seed), kept for the run that
 # follows in the same process: the next load of it takes it rather than reading it again.
@@ -38,7 +22,9 @@ def load_data(cfg: DataConfig, seed: int, keep: bool = False) -> TaskData:
     if _kept is not None and _kept[0] == key:
         data, _kept = _kept[1], None
         return data
-    data = LOADERS[type(cfg)](cfg, seed)
+    from lstm_overfit.tasks.registry import loader_for
+
+    data = loader_for(cfg)(cfg, seed)
     for name in ("train", "val", "test"):
         if len(getattr(data, name)) == 0:
             source = cfg.path or cfg.name

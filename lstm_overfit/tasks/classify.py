@@ -11,10 +11,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_overfit.config import Config
+from lstm_overfit.config import Config, ReviewsData, SyntheticData
+from lstm_overfit.data import reviews, synthetic
 from lstm_overfit.data.splits import Sequences, TaskData
+from lstm_overfit.models import LSTMClassifier
 from lstm_overfit.run_folder import EpochRecord
 from lstm_overfit.tasks.contract import StepResult, entropy, random_subset, share
+from lstm_overfit.tasks.registry import DataSource, TaskKind
 
 # Classification batches are formed from pools of this many batches sorted by length, so
 # rows of a batch have similar lengths while the epoch stays shuffled.
@@ -131,3 +134,16 @@ class ClassificationTask:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+KIND = TaskKind(
+    name="classify",
+    task=ClassificationTask,
+    head=LSTMClassifier,
+    split_unit="examples",
+    sources=(
+        DataSource("synthetic", SyntheticData, synthetic.load),
+        DataSource("reviews", ReviewsData, reviews.load),
+    ),
+    reads_whole_sequence=True,
+)

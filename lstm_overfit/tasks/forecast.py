@@ -10,10 +10,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_overfit.config import Config
+from lstm_overfit.config import Config, SeriesData
+from lstm_overfit.data import series
 from lstm_overfit.data.splits import TaskData, Windows
+from lstm_overfit.models import LSTMForecaster
 from lstm_overfit.run_folder import EpochRecord
 from lstm_overfit.tasks.contract import StepResult, random_subset
+from lstm_overfit.tasks.registry import DataSource, TaskKind
 
 
 class ForecastTask:
@@ -80,3 +83,13 @@ class ForecastTask:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+KIND = TaskKind(
+    name="forecast",
+    task=ForecastTask,
+    head=LSTMForecaster,
+    split_unit="windows",
+    sources=(DataSource("series", SeriesData, series.load),),
+    token_input=False,
+)

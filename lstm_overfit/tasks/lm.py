@@ -13,10 +13,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from lstm_overfit.config import Config, CorpusData
+from lstm_overfit.data import corpus
 from lstm_overfit.data.splits import Stream, TaskData
-from lstm_overfit.models import State
+from lstm_overfit.models import LSTMLanguageModel, State
 from lstm_overfit.run_folder import EpochRecord
 from lstm_overfit.tasks.contract import StepResult, entropy
+from lstm_overfit.tasks.registry import DataSource, TaskKind
 
 
 def batchify(stream: Stream, rows: int) -> torch.Tensor:
@@ -119,3 +121,14 @@ class LanguageModelTask:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.state = state["state"]
+
+
+KIND = TaskKind(
+    name="lm",
+    task=LanguageModelTask,
+    head=LSTMLanguageModel,
+    split_unit="tokens",
+    sources=(DataSource("corpus", CorpusData, corpus.load),),
+    per_step_loss=True,
+    ties_weights=True,
+)
