@@ -22,7 +22,9 @@ import torch
 from lstm_overfit.config import Config, RegConfig, Task
 from lstm_overfit.data.splits import TaskData
 from lstm_overfit.layers import LSTMLayer
-from lstm_overfit.models import build_model, build_spec
+from lstm_overfit.models import LSTMClassifier, build_model, build_spec
+from lstm_overfit.regularizers.active import ActiveRegularizers
+from lstm_overfit.regularizers.schema import reg_config
 from lstm_overfit.tasks.classify import classification_loss
 
 CUDA = torch.device("cuda")
@@ -33,7 +35,8 @@ def small_model(reg: RegConfig) -> torch.nn.Module:
     cfg = Config(reg=reg)
     cfg.model.embedding_size = cfg.model.hidden_size = 200
     data = TaskData(Task.classify, None, None, None, vocab_size=1000, num_classes=2)
-    return build_model(build_spec(cfg, data, outputs=1)).to(CUDA)
+    hooks = ActiveRegularizers(reg).network()
+    return build_model(build_spec(cfg, data, outputs=1), LSTMClassifier, hooks).to(CUDA)
 
 
 def batch(steps: int = 35, rows: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,8 +47,8 @@ def batch(steps: int = 35, rows: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
 
 def fused_kernel_kept() -> dict:
     torch.manual_seed(0)
-    plain = small_model(RegConfig()).train()
-    dropped = small_model(RegConfig(weight_drop=0.5)).train()
+    plain = small_model(reg_config()).train()
+    dropped = small_model(reg_config(weight_drop=0.5)).train()
     dropped.load_state_dict(plain.state_dict())
     tokens, labels = batch()
     optimizer = torch.optim.SGD(dropped.parameters(), lr=0.1)
@@ -80,7 +83,7 @@ def zoneout_on_cuda() -> dict:
         torch.backends.cudnn.allow_tf32 = tf32
         torch.manual_seed(0)
         plain = LSTMLayer(200, 200, False).to(CUDA)
-        zoneout = LSTMLayer(200, 200, False, zoneout=(1e-30, 0.0)).to(CUDA)
+        zoneout = LSTMLayer(200, 200, False, state_keep=(1e-30, 0.0)).to(CUDA)
         zoneout.load_state_dict(plain.state_dict())
         x = torch.randn(64, 35, 200, device=CUDA)
         out_p, _ = plain(x)
@@ -114,7 +117,7 @@ def throughput(reg: RegConfig, steps: int = 60) -> float:
 
 
 def bf16_autocast() -> dict:
-    model = small_model(RegConfig())
+    model = small_model(reg_config())
     tokens, labels = batch()
     try:
         with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -133,19 +136,19 @@ def main() -> None:
     results["weight_drop"] = fused_kernel_kept()
     results["zoneout"] = zoneout_on_cuda()
     presets = {
-        "none": RegConfig(),
-        "dropout": RegConfig(dropout=0.5),
-        "locked_dropout": RegConfig(locked_dropout=0.5),
-        "embedding_dropout": RegConfig(embedding_dropout=0.2),
-        "weight_drop": RegConfig(weight_drop=0.5),
-        "l2": RegConfig(l2=1e-3),
-        "ar_tar": RegConfig(ar=2.0, tar=1.0),
-        "zoneout": RegConfig(zoneout=0.1),
+        "none": reg_config(),
+        "dropout": reg_config(dropout=0.5),
+        "locked_dropout": reg_config(locked_dropout=0.5),
+        "embedding_dropout": reg_config(embedding_dropout=0.2),
+        "weight_drop": reg_config(weight_drop=0.5),
+        "l2": reg_config(l2=1e-3),
+        "ar_tar": reg_config(ar=2.0, tar=1.0),
+        "zoneout": reg_config(zoneout=0.1),
     }
     # The GPU idles at a low clock: warm it up, and measure the reference again at the end.
-    throughput(RegConfig())
+    throughput(reg_config())
     speeds = {name: throughput(reg) for name, reg in presets.items()}
-    speeds["none, again at the end"] = throughput(RegConfig())
+    speeds["none, again at the end"] = throughput(reg_config())
     reference = (speeds["none"] + speeds["none, again at the end"]) / 2
     results["tokens_per_second"] = {
         name: {"tokens_per_second": round(v), "ratio_to_none": round(v / reference, 3)}

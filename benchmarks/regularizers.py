@@ -14,9 +14,10 @@ from pathlib import Path
 from bare_loop import compose_config
 
 from lstm_overfit.cli import config_dir
+from lstm_overfit.regularizers.schema import presets
 from lstm_overfit.train import TrainingRun
 
-PRESETS = sorted(p.stem for p in (config_dir() / "reg").glob("*.yaml"))
+PRESETS = sorted({*presets(), *(p.stem for p in (config_dir() / "reg").glob("*.yaml"))})
 SETUP = "ptb, model=small, batch 20, 35 steps"
 
 

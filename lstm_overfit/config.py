@@ -280,7 +280,7 @@ def data_schemas() -> dict[str, type[DataConfig]]:
 def execution_settings() -> list[str]:
     """The keys that say where or how a run executes, not what it computes (declared with
     `execution=True`), over every kind of data source."""
-    keys = execution_keys(Config(dataset=DataConfig()))
+    keys = execution_keys(Config(dataset=DataConfig(), reg=RegConfig()))  # knobs: not these
     for schema in data_schemas().values():
         keys += [f"dataset.{k}" for k in execution_keys(schema())]
     return list(dict.fromkeys(keys))
@@ -295,11 +295,12 @@ def register_configs() -> None:
 
     from lstm_overfit.regularizers.schema import presets
 
+    reg_presets = presets()  # finds the plug-ins first, so a broken one raises unwrapped
     store = ConfigStore.instance()
     base = OmegaConf.structured(Config)
     base.dataset = "???"  # chosen by the dataset group, whose option types the node
     store.store(name="base_config", node=base)
     for name, schema in data_schemas().items():
         store.store(group="dataset", name=name, node=schema)
-    for name, values in presets().items():
+    for name, values in reg_presets.items():
         store.store(group="reg", name=name, node=values)

@@ -110,11 +110,12 @@ def _train(run: TrainingRun) -> RunSummary:
 
 def _stopped_early(run: TrainingRun) -> bool:
     """Whether a regularizer stops the run here (early stopping); logs why."""
-    reason = run.parts.regularizers.stop_reason(run.state.best)
-    if reason is not None:
-        name, _, why = reason.partition(": ")
-        log.info("%s after epoch %d: %s", name, run.records[-1].epoch if run.records else 0, why)
-    return reason is not None
+    stop = run.parts.regularizers.stop_reason(run.state.best)
+    if stop is not None:
+        name, why = stop
+        epoch = run.records[-1].epoch if run.records else 0
+        log.info("%s after epoch %d: %s", name.replace("_", " "), epoch, why)
+    return stop is not None
 
 
 def _test_at_best(run: TrainingRun) -> dict[str, float] | None:

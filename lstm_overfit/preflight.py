@@ -247,6 +247,22 @@ def _known_keys(full_key: str) -> list[str]:
     return [f"{parent}.{k}" if parent else str(k) for k in node.keys()]
 
 
+def _group_options(group: str) -> list[str]:
+    """A config group's options, as the Hydra being composed with sees them."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    return sorted(o for o in loader.get_group_options(group) if not o.endswith("_schema"))
+
+
+def _plugin_hint(group: str) -> str:
+    from lstm_overfit.regularizers.registry import PLUGINS_VARIABLE
+
+    if group != "reg":
+        return ""
+    return f" (a plug-in's regularizer is found through {PLUGINS_VARIABLE} or its entry point)"
+
+
 def describe_compose_error(err: Exception) -> str:
     """One line that names the problem and the fix, for any composition failure."""
     from hydra.errors import MissingConfigException
@@ -256,7 +272,11 @@ def describe_compose_error(err: Exception) -> str:
     if isinstance(err, MissingConfigException) and err.options is not None:
         group, _, name = (err.missing_cfg_file or "").rpartition("/")
         options = ", ".join(sorted(o for o in err.options if not o.endswith("_schema")))
-        return f"unknown {group} option '{name}'; valid options: {options}"
+        return f"unknown {group} option '{name}'; valid options: {options}{_plugin_hint(group)}"
+    if missing := re.match(r"In '\S+': Could not load '(\w+)/(\S+)'", str(err)):
+        group, name = missing.groups()  # an option of a list (+reg=[l2,l3])
+        options = ", ".join(_group_options(group))
+        return f"unknown {group} option '{name}'; valid options: {options}{_plugin_hint(group)}"
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
         key = str(cause.full_key)
         known = _known_keys(key)

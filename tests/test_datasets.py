@@ -26,7 +26,7 @@ from lstm_overfit.data.files import DataError
 from lstm_overfit.data.load import load_data
 from lstm_overfit.data.splits import Sequences, TaskData
 from lstm_overfit.data.text import EOS, UNK, tokenize
-from lstm_overfit.models import ModelSpec, build_model
+from lstm_overfit.models import LSTMClassifier, ModelSpec, build_model
 from lstm_overfit.tasks.classify import ClassificationTask, length_batches
 from lstm_overfit.tasks.forecast import ForecastTask
 from lstm_overfit.tasks.lm import LanguageModelTask, batchify, window_lengths
@@ -37,7 +37,7 @@ CPU = torch.device("cpu")
 def classifier(bidirectional: bool = True, vocab: int = 50) -> torch.nn.Module:
     torch.manual_seed(0)
     spec = ModelSpec(Task.classify, vocab, 8, (6, 6), bidirectional, num_outputs=1)
-    return build_model(spec)
+    return build_model(spec, LSTMClassifier)
 
 
 def task_config(dataset, **train) -> Config:

@@ -174,7 +174,8 @@ def _cmdline(pid: int) -> str:
 
 
 def test_wheel_install_finds_the_packaged_configs(tmp_path: Path) -> None:
-    """A non-editable install has no source checkout: conf/ must ship inside the package."""
+    """A non-editable install has no source checkout: conf/ and the regularizers must ship
+    inside the package, and a plug-in in the user's own file is found."""
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
         + ["-w", str(tmp_path / "dist"), str(REPO)],
@@ -190,14 +191,19 @@ def test_wheel_install_finds_the_packaged_configs(tmp_path: Path) -> None:
         text=True,
     )
     assert install.returncode == 0, install.stderr
-    assert (target / "lstm_overfit" / "conf" / "reg" / "l2.yaml").is_file()
+    assert (target / "lstm_overfit" / "conf" / "reg" / "awd.yaml").is_file()
+    assert (target / "lstm_overfit" / "regularizers" / "l2.py").is_file()
+    # A regularizer of the user's own, outside the installed package, stacked on a built-in.
+    plugin = {"LSTM_OVERFIT_PLUGINS": str(REPO / "examples" / "input_noise.py")}
     run = subprocess.run(
-        [sys.executable, "-m", "lstm_overfit", "train", "+experiment=smoke", "+reg=l2"],
+        [sys.executable, "-m", "lstm_overfit", "train", "+experiment=smoke"]
+        + ["+reg=[l2,input_noise]"],
         cwd=tmp_path,
-        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", **plugin},
         capture_output=True,
         text=True,
     )
     assert run.returncode == 0, run.stderr
     [folder] = run_folders(tmp_path)
-    assert json.loads((folder / "summary.json").read_text())["reg"] == {"l2": 1e-3}
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["reg"] == {"l2": 1e-3, "input_noise": 0.3}

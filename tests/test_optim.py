@@ -8,6 +8,8 @@ from torch import nn
 
 from lstm_overfit.config import OptimConfig, OptimizerName
 from lstm_overfit.optim import RunOptimizer, averaging_due, build_optimizer, epoch_lr
+from lstm_overfit.regularizers.schema import reg_config
+from lstm_overfit.regularizers.weight_decay import WeightDecay
 
 
 def small_model() -> nn.Module:
@@ -15,8 +17,11 @@ def small_model() -> nn.Module:
     return nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 1))
 
 
-def weights(model: nn.Module) -> list[torch.Tensor]:
-    return [p for p in model.parameters() if p.dim() >= 2]
+def decay_groups(model: nn.Module, strength: float) -> list[dict]:
+    """The parameter groups the weight_decay regularizer gives the optimizer."""
+    decay = WeightDecay(reg_config(weight_decay=strength))
+    decay.attach(model)
+    return decay.optimizer_groups(list(model.parameters()))
 
 
 def test_the_first_n_epochs_run_at_the_learning_rate_then_it_decays() -> None:
@@ -28,7 +33,7 @@ def test_the_first_n_epochs_run_at_the_learning_rate_then_it_decays() -> None:
 def test_decoupled_weight_decay_shrinks_weights_outside_the_gradient() -> None:
     model = small_model()
     params = list(model.parameters())
-    optimizer = build_optimizer(OptimConfig(lr=0.1), params, weights(model), 0.5)
+    optimizer = build_optimizer(OptimConfig(lr=0.1), params, decay_groups(model, 0.5))
     assert isinstance(optimizer, torch.optim.AdamW)
     decayed, kept = optimizer.param_groups
     assert decayed["weight_decay"] == 0.5 and kept["weight_decay"] == 0.0
@@ -41,9 +46,9 @@ def test_decoupled_weight_decay_shrinks_weights_outside_the_gradient() -> None:
     for p, old in zip(params, before, strict=True):
         expected = old * (1 - 0.1 * 0.5) if p.dim() >= 2 else old
         torch.testing.assert_close(p.detach(), expected)
-    assert type(build_optimizer(OptimConfig(), params, weights(model), 0.0)) is torch.optim.Adam
+    assert type(build_optimizer(OptimConfig(), params)) is torch.optim.Adam
     for name in OptimizerName:
-        (group,) = build_optimizer(OptimConfig(name=name), params, [], 0.0).param_groups
+        (group,) = build_optimizer(OptimConfig(name=name), params).param_groups
         assert group["weight_decay"] == 0.0 and len(group["params"]) == len(params)
 
 
@@ -53,9 +58,9 @@ def test_sgds_coupled_decay_scales_with_a_summed_objective() -> None:
     model = small_model()
     params = list(model.parameters())
     cfg = OptimConfig(name=OptimizerName.sgd)
-    decayed, _ = build_optimizer(cfg, params, weights(model), 1e-4, 35.0).param_groups
+    decayed, _ = build_optimizer(cfg, params, decay_groups(model, 1e-4), 35.0).param_groups
     assert decayed["weight_decay"] == pytest.approx(35e-4)
-    adamw = build_optimizer(OptimConfig(), params, weights(model), 1e-4, 35.0)
+    adamw = build_optimizer(OptimConfig(), params, decay_groups(model, 1e-4), 35.0)
     assert adamw.param_groups[0]["weight_decay"] == 1e-4  # decoupled: no gradient involved
 
 
@@ -70,7 +75,7 @@ def test_nt_asgd_switches_once_and_evaluates_with_the_running_average() -> None:
     model = small_model()
     params = list(model.parameters())
     cfg = OptimConfig(name=OptimizerName.nt_asgd, lr=0.1, nonmono=2)
-    optimizer = RunOptimizer(cfg, build_optimizer(cfg, params, [], 0.0))
+    optimizer = RunOptimizer(cfg, build_optimizer(cfg, params))
     assert not optimizer.epoch_done([5.0, 4.0, 3.0])
     fresh = list(small_model().parameters())
     with optimizer.averaged_weights():  # plain SGD keeps no average: nothing changes
@@ -97,12 +102,12 @@ def test_nt_asgd_switches_once_and_evaluates_with_the_running_average() -> None:
 def test_an_averaging_optimizer_comes_back_from_its_state_dict() -> None:
     model = small_model()
     cfg = OptimConfig(name=OptimizerName.nt_asgd, lr=0.1, nonmono=1)
-    optimizer = RunOptimizer(cfg, build_optimizer(cfg, list(model.parameters()), [], 0.0))
+    optimizer = RunOptimizer(cfg, build_optimizer(cfg, list(model.parameters())))
     assert optimizer.epoch_done([0.5, 0.6, 0.9])
     for p in model.parameters():
         p.grad = torch.ones_like(p)
     optimizer.step()
-    again = RunOptimizer(cfg, build_optimizer(cfg, list(model.parameters()), [], 0.0))
+    again = RunOptimizer(cfg, build_optimizer(cfg, list(model.parameters())))
     again.load_state_dict(optimizer.state_dict())
     assert again.averaging and isinstance(again.current, torch.optim.ASGD)
     saved, loaded = optimizer.current.state_dict(), again.current.state_dict()

@@ -11,6 +11,8 @@ import pytest
 
 from lstm_overfit.config import UsageError
 from lstm_overfit.curves import curve_summary, overfit_onset
+from lstm_overfit.regularizers.early_stopping import EarlyStopping
+from lstm_overfit.regularizers.schema import reg_config
 from lstm_overfit.run_folder import (
     CONSOLE,
     CSV,
@@ -21,7 +23,7 @@ from lstm_overfit.run_folder import (
     read_metrics,
     shown_in,
 )
-from lstm_overfit.stopping import EarlyStopper
+from lstm_overfit.stopping import BestEpoch
 from lstm_overfit.storage import JsonlWriter, atomic_write_json
 
 
@@ -29,31 +31,31 @@ def record(epoch: int, train: float, val: float) -> EpochRecord:
     return EpochRecord(epoch, train, train, 0.0, val, val - train, 1e-3, 1.0, 1.0, 100.0, 0.1, 0.0)
 
 
-def test_early_stopping_picks_the_best_epoch_and_stops_after_patience() -> None:
-    val = [1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.9]
-    stopper = EarlyStopper(patience=3)
-    stopped_at = None
+def stops_after(patience: int, val: list[float]) -> tuple[BestEpoch, int | None]:
+    """Feed validation losses to the best-epoch record; the epoch early stopping ends at."""
+    best, stopping = BestEpoch(), EarlyStopping(reg_config(early_stopping=patience))
     for epoch, loss in enumerate(val, 1):
-        stopper.update(epoch, loss)
-        if stopper.should_stop:
-            stopped_at = epoch
-            break
-    assert stopper.best_epoch == 3 and stopper.best_loss == 0.7
+        best.update(epoch, loss)
+        if patience > 0 and stopping.stop_reason(best) is not None:
+            return best, epoch
+    return best, None
+
+
+def test_early_stopping_picks_the_best_epoch_and_stops_after_patience() -> None:
+    best, stopped_at = stops_after(3, [1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.9])
+    assert best.best_epoch == 3 and best.best_loss == 0.7
     assert stopped_at == 6
 
 
 def test_a_new_best_resets_patience() -> None:
-    stopper = EarlyStopper(patience=2)
-    for epoch, loss in enumerate([1.0, 1.1, 0.9, 1.0], 1):
-        stopper.update(epoch, loss)
-    assert not stopper.should_stop and stopper.best_epoch == 3
+    best, stopped_at = stops_after(2, [1.0, 1.1, 0.9, 1.0])
+    assert stopped_at is None and best.best_epoch == 3
 
 
-def test_patience_zero_never_stops() -> None:
-    stopper = EarlyStopper(patience=0)
-    for epoch in range(1, 20):
-        stopper.update(epoch, float(epoch))
-    assert not stopper.should_stop and stopper.best_epoch == 1
+def test_patience_zero_is_off_and_the_best_epoch_is_still_tracked() -> None:
+    assert not EarlyStopping.is_on(reg_config(early_stopping=0))
+    best, stopped_at = stops_after(0, [float(epoch) for epoch in range(1, 20)])
+    assert stopped_at is None and best.best_epoch == 1
 
 
 def test_onset_is_the_minimum_followed_by_rising_val_and_falling_train() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import fields
 
 import pytest
 import torch
@@ -14,18 +13,19 @@ from lstm_overfit.config import Config, PenaltyScope, RegConfig, SeriesData, Syn
 from lstm_overfit.data.splits import TaskData
 from lstm_overfit.layers import LSTMLayer
 from lstm_overfit.models import build_model, build_spec
-from lstm_overfit.regularizers import (
-    PENALTIES,
-    LockedDropout,
-    activation_penalty,
-    dropout,
-    embedding_dropout,
-    l1_penalty,
-    l2_penalty,
-    penalized_parameters,
-    temporal_activation_penalty,
-    weight_penalty,
-)
+from lstm_overfit.regularizers.active import ActiveRegularizers
+from lstm_overfit.regularizers.ar_tar import activation_penalty, temporal_activation_penalty
+from lstm_overfit.regularizers.contract import NETWORK_HOOKS, PenaltyInputs, overrides
+from lstm_overfit.regularizers.dropout import dropout
+from lstm_overfit.regularizers.embedding_dropout import drop_word_types
+from lstm_overfit.regularizers.l1 import l1_penalty
+from lstm_overfit.regularizers.l2 import l2_penalty
+from lstm_overfit.regularizers.locked_dropout import LockedDropout
+from lstm_overfit.regularizers.registry import regularizers
+from lstm_overfit.regularizers.schema import presets, reg_config
+from lstm_overfit.regularizers.scope import penalized_parameters
+from lstm_overfit.regularizers.weight_drop import weight_drop
+from lstm_overfit.tasks import task_kind
 from lstm_overfit.zoneout import zoneout_lstm
 
 VOCAB = 20
@@ -34,21 +34,30 @@ VOCAB = 20
 def model_with(
     reg: RegConfig | None = None, task: Task = Task.classify, bidirectional: bool = False, **m
 ) -> nn.Module:
-    """A small model of the task's kind with `reg`'s model-side regularizers."""
+    """A small model of the task's kind with `reg`'s network transforms."""
     torch.manual_seed(0)
     dataset = SeriesData() if task == Task.forecast else SyntheticData()
-    cfg = Config(dataset=dataset, reg=reg or RegConfig())
+    cfg = Config(dataset=dataset, reg=reg or reg_config())
     cfg.model.embedding_size, cfg.model.hidden_size, cfg.model.num_layers = 8, 12, 2
     cfg.model.bidirectional = bidirectional
     for key, value in m.items():
         setattr(cfg.model, key, value)
     data = TaskData(task, None, None, None, vocab_size=VOCAB, num_classes=2)
     outputs = VOCAB if task == Task.lm else 1  # a word per step; one logit; one step ahead
-    return build_model(build_spec(cfg, data, outputs))
+    kind = task_kind(task)
+    spec = build_spec(cfg, data, outputs, kind.token_input, kind.ties_weights)
+    return build_model(spec, kind.head, ActiveRegularizers(cfg.reg).network())
 
 
 def small_model(dropout: float = 0.0) -> nn.Module:
-    return model_with(RegConfig(dropout=dropout))
+    return model_with(reg_config(dropout=dropout))
+
+
+def batch_penalty(reg: RegConfig, model: nn.Module, tokens: torch.Tensor) -> torch.Tensor | None:
+    """The penalty the loop adds for one batch, through the regularizers' hooks."""
+    active = ActiveRegularizers(reg)
+    active.attach(model)
+    return active.penalty(PenaltyInputs(model, model(tokens).hidden))
 
 
 def test_l1_and_l2_equal_hand_sums() -> None:
@@ -72,29 +81,46 @@ def test_default_scope_is_weight_matrices_only() -> None:
 
 def test_penalty_combines_strengths_over_the_model() -> None:
     model = small_model()
-    params = penalized_parameters(model, PenaltyScope.weights)
     by_hand = sum(
         1e-3 * p.abs().sum() + 1e-2 * 0.5 * (p**2).sum()
         for n, p in model.named_parameters()
         if "bias" not in n
     )
-    total = weight_penalty(RegConfig(l1=1e-3, l2=1e-2), params)()
-    torch.testing.assert_close(total, by_hand)
-    assert weight_penalty(RegConfig(), params) is None
+    tokens = torch.randint(0, VOCAB, (3, 5))
+    torch.testing.assert_close(batch_penalty(reg_config(l1=1e-3, l2=1e-2), model, tokens), by_hand)
+    assert batch_penalty(reg_config(), model, tokens) is None
 
 
 def test_l2_gradient_is_lambda_times_weight() -> None:
-    w = torch.randn(3, 4, requires_grad=True)
-    weight_penalty(RegConfig(l2=0.1), [w])().backward()
-    torch.testing.assert_close(w.grad, 0.1 * w.detach())
+    model = small_model()
+    weight = model.head.weight
+    batch_penalty(reg_config(l2=0.1), model, torch.randint(0, VOCAB, (3, 5))).backward()
+    torch.testing.assert_close(weight.grad, 0.1 * weight.detach())
 
 
-def test_each_weight_penalty_is_keyed_by_its_strengths_name_in_the_config() -> None:
-    strengths = {f.name for f in fields(RegConfig) if f.type == "float"}
-    assert set(PENALTIES) <= strengths
-    for name in PENALTIES:  # on with its strength, off at zero
-        assert weight_penalty(RegConfig(**{name: 0.5}), [torch.ones(2, 2)]) is not None
-        assert weight_penalty(RegConfig(**{name: 0.0}), [torch.ones(2, 2)]) is None
+def test_penalty_scope_all_takes_in_the_biases() -> None:
+    model = small_model()
+    tokens = torch.randint(0, VOCAB, (3, 5))
+    everything = sum(0.5 * (p**2).sum() for p in model.parameters())
+    reg = reg_config(l2=1.0, penalty_scope=PenaltyScope.all)
+    torch.testing.assert_close(batch_penalty(reg, model, tokens), everything)
+
+
+@pytest.mark.parametrize("regularizer", regularizers(), ids=lambda r: r.name)
+def test_each_regularizer_declares_knobs_in_range_and_is_on_exactly_at_its_preset(
+    regularizer,
+) -> None:
+    """Every registered regularizer, without a hand-kept list: its preset switches it on
+    (and no other), each preset value is in its knob's range, the defaults leave it off."""
+    assert regularizer.name and regularizer.summary and regularizer.knobs
+    preset = presets()[regularizer.name]
+    assert preset, "a preset sets at least one knob"
+    for knob in regularizer.knobs:
+        if knob.name in preset and knob.range is not None:
+            assert knob.range.holds(preset[knob.name])
+    on = reg_config(**preset)
+    assert [r.name for r in regularizers() if r.is_on(on)] == [regularizer.name]
+    assert not regularizer.is_on(reg_config())
 
 
 def test_dropout_is_off_in_eval_mode_and_on_in_train_mode() -> None:
@@ -136,7 +162,7 @@ def test_dropout_keeps_one_minus_p_scaled_and_its_gradient_is_the_mask(p: float)
 def test_every_head_drops_the_output_and_is_deterministic_in_eval_mode() -> None:
     tokens = torch.randint(0, 10, (16, 7))
     for task in (Task.classify, Task.lm, Task.forecast):
-        model = model_with(RegConfig(dropout=0.5), task).train()
+        model = model_with(reg_config(dropout=0.5), task).train()
         inputs = tokens.float() if task == Task.forecast else tokens
         out = model(inputs)
         assert not torch.equal(model(inputs).prediction, out.prediction)  # dropout acts
@@ -167,7 +193,7 @@ def test_embedding_dropout_drops_whole_rows_for_the_batch() -> None:
     torch.manual_seed(0)
     emb = nn.Embedding(50, 4)
     tokens = torch.randint(0, 50, (16, 30))
-    out = embedding_dropout(emb, tokens, 0.5, training=True)
+    out = nn.functional.embedding(tokens, drop_word_types(emb.weight, 0.5, training=True))
     dropped = out.abs().sum(-1) == 0
     for word in tokens.unique():
         where = tokens == word
@@ -176,7 +202,7 @@ def test_embedding_dropout_drops_whole_rows_for_the_batch() -> None:
         if not dropped[where].any():
             torch.testing.assert_close(out[where], emb.weight[word].expand_as(out[where]) * 2)
     assert 0.3 < dropped.float().mean().item() < 0.7
-    torch.testing.assert_close(embedding_dropout(emb, tokens, 0.5, training=False), emb(tokens))
+    assert drop_word_types(emb.weight, 0.5, training=False) is emb.weight
 
 
 def test_ar_and_tar_equal_hand_computations() -> None:
@@ -194,12 +220,14 @@ def plain_and(reg: RegConfig) -> tuple[nn.Module, nn.Module]:
     return plain.eval(), regularized
 
 
+# Every registered regularizer that changes the network, at its preset; and AWD-LSTM's mix.
 MODEL_SIDE = {
-    "dropout": RegConfig(dropout=0.5),
-    "locked_dropout": RegConfig(locked_dropout=0.5),
-    "embedding_dropout": RegConfig(embedding_dropout=0.5),
-    "weight_drop": RegConfig(weight_drop=0.5),
-    "awd": RegConfig(
+    **{
+        r.name: reg_config(**presets()[r.name])
+        for r in regularizers()
+        if any(overrides(r, hook) for hook in NETWORK_HOOKS)
+    },
+    "awd": reg_config(
         locked_dropout_input=0.4,
         locked_dropout_hidden=0.3,
         locked_dropout_output=0.4,
@@ -210,19 +238,21 @@ MODEL_SIDE = {
 
 
 @pytest.mark.parametrize("name", MODEL_SIDE)
-def test_model_side_regularizers_are_off_in_eval_mode(name: str) -> None:
+def test_model_side_regularizers_are_off_or_their_expectation_in_eval_mode(name: str) -> None:
     torch.manual_seed(0)
     plain, regularized = plain_and(MODEL_SIDE[name])
     tokens = torch.randint(0, 20, (6, 9))
     regularized.train()
     assert not torch.equal(regularized(tokens).prediction, regularized(tokens).prediction)
     regularized.eval()
-    torch.testing.assert_close(regularized(tokens).prediction, plain(tokens).prediction)
+    assert torch.equal(regularized(tokens).prediction, regularized(tokens).prediction)
+    if not ActiveRegularizers(MODEL_SIDE[name]).network().state_keep:  # zoneout: expectation
+        torch.testing.assert_close(regularized(tokens).prediction, plain(tokens).prediction)
 
 
 def test_weight_drop_keeps_the_fused_kernel_trains_the_raw_weight_and_stays_quiet() -> None:
     torch.manual_seed(0)
-    plain, dropped = plain_and(RegConfig(weight_drop=0.5))
+    plain, dropped = plain_and(reg_config(weight_drop=0.5))
     dropped.train()
     plain.train()
     tokens = torch.randint(0, 20, (6, 9))
@@ -245,7 +275,7 @@ def test_weight_drop_keeps_the_fused_kernel_trains_the_raw_weight_and_stays_quie
 
 def test_weight_drop_masks_w_hh_only() -> None:
     torch.manual_seed(0)
-    layer = LSTMLayer(4, 6, bidirectional=True, weight_drop=0.5)
+    layer = LSTMLayer(4, 6, bidirectional=True, recurrent_weight=[lambda w: weight_drop(w, 0.5)])
     dropped = layer._dropped_weights()
     assert set(dropped) == {"weight_hh_l0", "weight_hh_l0_reverse"}
     for name, weight in dropped.items():
@@ -280,7 +310,8 @@ def test_varying_lengths_on_cpu_equal_the_packed_sequence(bidirectional: bool) -
 
 def test_weight_drop_on_varying_lengths_trains_both_directions_raw_weights() -> None:
     torch.manual_seed(0)
-    layer = LSTMLayer(6, 5, bidirectional=True, weight_drop=0.5).train()
+    drop = [lambda w: weight_drop(w, 0.5)]
+    layer = LSTMLayer(6, 5, bidirectional=True, recurrent_weight=drop).train()
     out, _ = layer(torch.randn(3, 7, 6), None, torch.tensor([7, 2, 5]))
     out.sum().backward()
     for name in ("weight_hh_l0", "weight_hh_l0_reverse"):
@@ -291,9 +322,9 @@ def test_weight_drop_on_varying_lengths_trains_both_directions_raw_weights() -> 
 def test_zoneout_rate_zero_is_the_plain_lstm() -> None:
     torch.manual_seed(0)
     plain = LSTMLayer(5, 7, bidirectional=False)
-    zoneout = LSTMLayer(5, 7, bidirectional=False, zoneout=(1e-30, 0.0))
+    zoneout = LSTMLayer(5, 7, bidirectional=False, state_keep=(1e-30, 0.0))
     zoneout.load_state_dict(plain.state_dict())
-    assert zoneout.has_zoneout
+    assert zoneout.has_state_keep
     x = torch.randn(3, 11, 5)
     for mode in ("train", "eval"):
         getattr(plain, mode)()
@@ -310,7 +341,7 @@ def test_zoneout_rate_zero_is_the_plain_lstm() -> None:
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_zoneout_rate_one_keeps_the_previous_state(mode: str) -> None:
-    layer = LSTMLayer(5, 7, bidirectional=False, zoneout=(1.0, 1.0))
+    layer = LSTMLayer(5, 7, bidirectional=False, state_keep=(1.0, 1.0))
     getattr(layer, mode)()
     h0, c0 = torch.randn(1, 3, 7), torch.randn(1, 3, 7)
     out, (h, c) = layer(torch.randn(3, 6, 5), (h0, c0))
@@ -320,7 +351,7 @@ def test_zoneout_rate_one_keeps_the_previous_state(mode: str) -> None:
 
 def test_zoneout_masks_differ_in_training_and_evaluation_is_deterministic() -> None:
     torch.manual_seed(0)
-    layer = LSTMLayer(5, 7, bidirectional=False, zoneout=(0.3, 0.3))
+    layer = LSTMLayer(5, 7, bidirectional=False, state_keep=(0.3, 0.3))
     x = torch.randn(3, 6, 5)
     assert not torch.equal(layer.train()(x)[0], layer(x)[0])
     layer.eval()
@@ -342,10 +373,12 @@ def test_zoneout_backward_matches_finite_differences() -> None:
 
 
 def test_each_place_takes_its_own_rate_or_the_shared_one() -> None:
-    cfg = Config(reg=RegConfig(locked_dropout=0.5, locked_dropout_hidden=0.1, zoneout=0.2))
-    cfg.reg.zoneout_hidden = 0.05
-    spec = build_spec(cfg, TaskData(Task.classify, None, None, None, vocab_size=VOCAB), 1)
-    assert spec.locked_dropout == (0.5, 0.1, 0.5) and spec.zoneout == (0.2, 0.05)
+    reg = reg_config(locked_dropout=0.5, locked_dropout_hidden=0.1, zoneout=0.2)
+    reg.zoneout_hidden = 0.05
+    hooks = ActiveRegularizers(reg).network()
+    rates = {place: [m.p for m in modules] for place, modules in hooks.places.items()}
+    assert rates == {"input": [0.5], "between": [0.1], "output": [0.5]}
+    assert hooks.state_keep == (0.2, 0.05)
 
 
 def test_awd_initialization() -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from lstm_overfit.config import UsageError
 from lstm_overfit.regularizers.contract import (
     PLACES,
     EmbeddingTransform,
@@ -64,7 +65,7 @@ class ActiveRegularizers:
         given = [(r, v) for r, v in values if v is not None]
         if len(given) > 1:
             names = " and ".join(r.name for r, _ in given)
-            raise PluginError(
+            raise UsageError(
                 f"{names} both act through {hook}, which only one regularizer may do; drop one"
             )
         return given[0][1] if given else None
@@ -115,11 +116,12 @@ class ActiveRegularizers:
             with self._calling(r, "clip_gradients"):
                 r.clip_gradients(params, norm)
 
-    def stop_reason(self, best: BestEpoch) -> str | None:
+    def stop_reason(self, best: BestEpoch) -> tuple[str, str] | None:
+        """(the regularizer's name, why) for the first that stops the run, or None."""
         for r in self.items:
             with self._calling(r, "stop_reason"):
                 if (reason := r.stop_reason(best)) is not None:
-                    return f"{r.name.replace('_', ' ')}: {reason}"
+                    return r.name, reason
         return None
 
     def state_dict(self) -> dict[str, Any]:

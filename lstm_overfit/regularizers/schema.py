@@ -102,3 +102,8 @@ def active_settings(flat: Mapping[str, Any], recorded: Iterable[str] = ()) -> di
         if name not in declared and name in values:
             on[f"{prefix}{name}"] = values[name]
     return on
+
+
+def reg_config(**values: Any) -> RegConfig:
+    """A `reg` node with the given knobs set and the rest off, as code builds one."""
+    return reg_schema()(**values)
