@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import REPO, run_cli, run_folders, run_main, tiny_config
+from conftest import REPO, run_cli, run_main, tiny_config
 from hydra.core.config_store import ConfigStore
 from test_reliability import STOPPER, outcome
 from torch import nn
@@ -42,8 +42,9 @@ def forget_plugins() -> None:
     the environment again."""
     for cached in (registry.plugins, registry._registry, schema.reg_schema):
         cached.cache_clear()
+    built_in = {r.name for r in registry.BUILT_IN}
     presets = ConfigStore.instance().repo.get("reg", {})
-    for name in [n for n in presets if n.removesuffix(".yaml") not in schema.presets()]:
+    for name in [n for n in presets if n.removesuffix(".yaml") not in built_in]:
         del presets[name]
 
 
@@ -81,7 +82,7 @@ def test_the_example_is_swept_and_reported_like_a_built_in(tmp_path: Path) -> No
         f"hydra.sweep.dir={sweep}", cwd=tmp_path, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    summaries = [(f / "summary.json").read_text() for f in run_folders(tmp_path)]
+    summaries = [p.read_text() for p in sweep.glob("*/summary.json")]
     assert len(summaries) == 9 and sum('"input_noise": 0.5' in s for s in summaries) == 3
     report = run_cli("report", str(sweep), "--out", str(tmp_path / "report"), cwd=tmp_path)
     assert report.returncode == 0, report.stderr  # without the plug-in loaded, too
@@ -89,7 +90,12 @@ def test_the_example_is_swept_and_reported_like_a_built_in(tmp_path: Path) -> No
     assert "| reg.input_noise=0.1 |" in text and "| reg.input_noise=0.5 |" in text
     assert "| none |" in text and "Baseline: none" in text
     assert (tmp_path / "report" / "val_loss_vs_strength.png").is_file()
-    helped = run_cli("train", "--help", cwd=tmp_path, env=env)
+
+
+def test_train_help_shows_the_plugins_knobs(tmp_path: Path, plugins) -> None:
+    plugins(EXAMPLE)
+    helped = run_main("train", "--help", cwd=tmp_path)
+    assert "reg.input_noise=0 " in helped.stdout
     assert "std of the Gaussian noise added to the LSTM's input" in helped.stdout
     assert f"(plug-in {EXAMPLE})" in helped.stdout
 

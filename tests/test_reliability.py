@@ -625,10 +625,3 @@ def test_a_sweep_interrupted_before_a_loop_began_prints_the_command_too(
 def test_resume_of_a_sweep_needs_a_sweep_folder(tmp_path: Path) -> None:
     result = run_main("train", "-m", "seed=0,1", f"resume={tmp_path}", cwd=tmp_path)
     assert result.returncode == 2 and "is not a sweep folder" in result.stderr
-
-
-def test_train_help_answers_without_loading_torch(tmp_path: Path) -> None:
-    code = "import sys; from lstm_overfit import cli; cli.main(['train', '--help']); "
-    code += "print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert out.stdout.strip().endswith("False")

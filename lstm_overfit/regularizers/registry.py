@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -72,7 +73,8 @@ def _import(spec: str) -> ModuleType:
         path = Path(spec).expanduser().resolve()
         if not path.is_file():
             raise FileNotFoundError(f"no such file {path}")
-        name = f"lstm_overfit_plugin_{path.stem}"
+        # Named by its path, so two plug-in files of one name stay apart.
+        name = f"lstm_overfit_plugin_{path.stem}_{zlib.crc32(str(path).encode()):08x}"
         if name in sys.modules:
             return sys.modules[name]
         module_spec = importlib.util.spec_from_file_location(name, path)
