@@ -3,7 +3,6 @@ knob's own range (declared with it in config.py, see knobs.py), then the rules b
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from lstm_overfit.config import Config, SyntheticData, Task, UsageError
@@ -20,8 +19,6 @@ def validate(cfg: Config) -> None:
     if first is not None:
         raise _out_of_range(*first)
     d, task = cfg.dataset, cfg.dataset.task
-    if not math.isfinite(cfg.optim.lr):
-        raise _out_of_range("optim.lr", cfg.optim.lr, "it must be a finite number", 1e-3)
     if isinstance(d, SyntheticData) and d.motif_length > d.seq_len:
         raise _out_of_range(
             "dataset.motif_length",
