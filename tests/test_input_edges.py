@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_main
+from conftest import REPO, run_folders, run_main
 from rich.console import Console
 
 from lstm_overfit.config import GapPolicy, SeriesData, Task
@@ -295,6 +295,27 @@ def test_a_slow_epoch_is_named_once_with_its_cause_and_knob(caplog) -> None:
 def test_ordinary_variation_is_not_a_slow_epoch(caplog) -> None:
     # A slow first epoch (warm-up) and epochs within a factor of 3 of the fastest.
     assert slow_warnings([1000, 5000, 2000, 1700, 4900], caplog) == []
+
+
+def test_a_run_whose_epochs_slow_down_says_so_in_its_log(tmp_path: Path, monkeypatch) -> None:
+    """The command wires the warning into every run: epoch speeds scripted through the
+    training pass, no sleeps."""
+    import lstm_overfit.train as train
+
+    real = train.TrainingRun.train_epoch
+    rates = iter([5000.0, 4000.0, 1000.0, 900.0])
+
+    def scripted(self, epoch: int, lr: float) -> dict[str, float]:
+        return {**real(self, epoch, lr), "tokens_per_second": next(rates)}
+
+    monkeypatch.setattr(train.TrainingRun, "train_epoch", scripted)
+    args = ["train", "+experiment=smoke", "train.epochs=4", "train.progress=false"]
+    result = run_main(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [folder] = run_folders(tmp_path)
+    log = (folder / "run.log").read_text()
+    assert log.count("slower than this run's fastest") == 1
+    assert "epoch 3 trained at 1.0k tokens/s, 5.0x slower" in log
 
 
 def test_the_progress_display_shows_the_training_speed() -> None:
