@@ -268,6 +268,7 @@ def check_writable(folder: Path) -> None:
 
 # Keys whose value is a path: a leading ~ there is the home folder, as a shell would read it.
 PATH_KEY = re.compile(r"^(\+{0,2})(resume|[\w.]*(?:path|dir|pretrained))=(['\"]?)(~[^'\"]*)\3$")
+PLAIN_PATH = re.compile(r"[A-Za-z0-9_./+@%-]+")
 
 
 def expand_home(overrides: list[str]) -> list[str]:
@@ -279,8 +280,9 @@ def expand_home(overrides: list[str]) -> list[str]:
         if match:
             prefix, key, _, path = match.groups()
             home = os.path.expanduser(path)
-            if home != path:
-                line = f"{prefix}{key}='{home}'" if "'" not in home else f'{prefix}{key}="{home}"'
+            if home != path:  # unquoted where Hydra reads it so (resume= is read as text)
+                value = home if PLAIN_PATH.fullmatch(home) else shlex.quote(home)
+                line = f"{prefix}{key}={value}"
         expanded.append(line)
     return expanded
 

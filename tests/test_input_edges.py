@@ -175,6 +175,8 @@ def test_a_home_path_is_expanded(tmp_path: Path, monkeypatch) -> None:
         result = run_main("train", "dataset=csv", "dataset.column=value", override, cwd=tmp_path)
         assert result.returncode == 2
         assert f"{tmp_path / 'empty.csv'}: has a header but no rows" in result.stderr
+    result = run_main("train", "resume=~/gone", cwd=tmp_path)
+    assert f"resume={tmp_path / 'gone'} is not a run folder" in result.stderr
 
 
 def test_missing_values_are_counted_and_logged(tmp_path: Path, caplog) -> None:

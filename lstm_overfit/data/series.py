@@ -69,12 +69,15 @@ def read_column(path: Path, column: str | None) -> torch.Tensor:
                 f"{path}: line {number}: {cell!r} in column {column} is not a number; "
                 "fix or remove that row"
             ) from None
-        if math.isinf(value) or abs(value) > MAX_MAGNITUDE:
+        if math.isinf(value):
             raise DataError(
-                f"{path}: line {number}: {cell!r} in column {column} is "
-                f"{'not a finite number' if math.isinf(value) else 'too large to compute with'}"
-                f" (values must stay within ±{MAX_MAGNITUDE:g}); fix that row, or rescale the "
-                "column"
+                f"{path}: line {number}: {cell!r} in column {column} is not a finite number; "
+                "fix or remove that row"
+            )
+        if abs(value) > MAX_MAGNITUDE:
+            raise DataError(
+                f"{path}: line {number}: {cell!r} in column {column} is too large to compute "
+                f"with (values must stay within ±{MAX_MAGNITUDE:g}); rescale the column"
             )
         values.append(value)  # "nan" and empty cells are missing values
     return torch.tensor(values, dtype=torch.float64)
