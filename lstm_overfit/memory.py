@@ -35,14 +35,21 @@ def parameter_count(cfg: Config, data: TaskData) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+# Numbers the optimizer keeps per parameter: Adam's two moments, NT-ASGD's average (or its
+# SGD phase's momentum); SGD's momentum, where it has one, is counted in copies_held.
+OPTIMIZER_STATE = {
+    OptimizerName.adam: 2,
+    OptimizerName.adamw: 2,
+    OptimizerName.sgd: 0,
+    OptimizerName.nt_asgd: 1,
+}
+
+
 def copies_held(cfg: Config) -> int:
     """Numbers held per parameter while training: the weight, its gradient and the
-    optimizer's state (Adam's two moments, SGD's momentum, NT-ASGD's average)."""
-    optim = cfg.optim
-    state = {OptimizerName.adam: 2, OptimizerName.adamw: 2, OptimizerName.nt_asgd: 1}
-    if optim.name == OptimizerName.sgd:
-        return 2 + (optim.momentum > 0)
-    return 2 + state[optim.name]
+    optimizer's state."""
+    name, momentum = cfg.optim.name, cfg.optim.momentum
+    return 2 + OPTIMIZER_STATE[name] + int(name == OptimizerName.sgd and momentum > 0)
 
 
 def device_memory(device: torch.device) -> int | None:
@@ -61,11 +68,13 @@ def device_memory(device: torch.device) -> int | None:
 
 
 def readable_bytes(count: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if count < 1024 or unit == "TiB":
-            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
+    """5.2e12 -> '4.7 TiB'."""
+    value, unit = float(count), "bytes"
+    for larger in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{value:,.1f} {unit}"
 
 
 def check_memory(jobs: list[Config], data: TaskData) -> None:

@@ -34,7 +34,7 @@ OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 def read_column(path: Path, column: str | None) -> torch.Tensor:
-    """The column's values in file order; empty cells become NaN."""
+    """The column's values in file order; empty and `nan` cells become NaN (missing)."""
     reader = csv.DictReader(io.StringIO(read_text(path)))
     columns = reader.fieldnames or []
     if not columns:
@@ -79,13 +79,13 @@ def read_column(path: Path, column: str | None) -> torch.Tensor:
                 f"{path}: line {number}: {cell!r} in column {column} is too large to compute "
                 f"with (values must stay within ±{MAX_MAGNITUDE:g}); rescale the column"
             )
-        values.append(value)  # "nan" and empty cells are missing values
+        values.append(value)
     return torch.tensor(values, dtype=torch.float64)
 
 
 def count_missing(values: torch.Tensor, path: Path, cfg: SeriesData) -> None:
     """Say how many values are missing and what becomes of them; refuse a series with more
-    than dataset.max_missing of them (what fills them would then be most of the data)."""
+    than dataset.max_missing of them (past that, made-up values weigh on what is learnt)."""
     missing, total = int(values.isnan().sum()), len(values)
     if not missing:
         return
