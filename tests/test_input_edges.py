@@ -235,6 +235,8 @@ def test_offline_hub_errors_are_one_line(tmp_path: Path, monkeypatch, capfd) -> 
     assert result.returncode == 2
     assert "Retrying" not in captured.err + captured.out + result.stderr + result.stdout
     assert result.stderr.strip().count("\n") == 0 and "could not load" in result.stderr
+    shown = result.stderr.strip().removeprefix("lstm-overfit: error: ")
+    assert f"| `{shown}` |" in (REPO / "docs" / "reliability.md").read_text()  # its row
     assert logging.getLogger("huggingface_hub").level != logging.ERROR  # restored
 
 
