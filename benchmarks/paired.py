@@ -67,7 +67,10 @@ def measure(overrides: list[str], pairs: int, op_steps: int = 20) -> dict[str, A
     """Per-pair seconds of both sides (the first pair, the warm-up, left out), and each
     side's operators per step."""
     cfg = compose_config([*overrides, f"train.epochs={pairs + 1}"])
-    with tempfile.TemporaryDirectory() as tmp, RichProgress(pairs + 1) as progress:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        RichProgress(pairs + 1, cfg.dataset.task) as progress,
+    ):
         log_as_the_console_script(Path(tmp))
         run = TrainingRun(cfg, Path(tmp), [progress])
         run.checkpoints.mkdir()

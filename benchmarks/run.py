@@ -4,9 +4,11 @@
                              [--only presets overhead sweep regularizers constructs] [--quick]
                              [--device cpu|cuda]
 
-Prints one table (configuration, figure, value, target) and writes it, with the machine, as
-JSON. --quick shrinks every measurement to seconds: its numbers check the script, not the
-machine. Run it alone on the machine: another busy process makes every figure noise.
+Prints one table (configuration, figure, value, target) and writes it into the results
+file, with the machine each section ran on: the sections measured replace their rows there,
+the others keep theirs. --quick shrinks every measurement to seconds: its numbers check the
+script, not the machine, and are written only to a file --out names. Run it alone on the
+machine: another busy process makes every figure noise.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import presets
 import regularizers
 import sweep
 
+RESULTS = Path(__file__).with_name("results.json")
 SECTIONS = ("presets", "overhead", "sweep", "regularizers", "constructs")
 TARGETS = {"training pass alone": ">= 0.95", "whole epochs": ">= 0.95"}
 
@@ -101,7 +104,9 @@ def meets(value: float, target: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
+    parser.add_argument(
+        "--out", type=Path, help="the results file (default: results.json; --quick: none)"
+    )
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="for overhead")
@@ -118,7 +123,23 @@ def main() -> None:
                 flush=True,
             )
         print(f"[{section}: {time.perf_counter() - started:.0f} s]", flush=True)
-    args.out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
+    if args.quick:  # figures that check the script: never merged into the page's record
+        if args.out:
+            args.out.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+        return
+    out = args.out or RESULTS
+    out.write_text(json.dumps(merged(out, args.only, rows), indent=2) + "\n")
+
+
+def merged(out: Path, measured: list[str], rows: list[dict]) -> dict:
+    """The results file with the measured sections' rows and machine replaced, every other
+    section's kept as it was (a run of some sections leaves the rest of the page's record)."""
+    results = json.loads(out.read_text()) if out.exists() else {}
+    kept = [row for row in results.get("rows", []) if row["section"] not in measured]
+    order = {section: i for i, section in enumerate(SECTIONS)}
+    results["rows"] = sorted(kept + rows, key=lambda row: order[row["section"]])
+    results["machines"] = {**results.get("machines", {}), **dict.fromkeys(measured, machine())}
+    return results
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ options:
 examples:
   lstm-overfit train                            the default run: synthetic data, CPU
   lstm-overfit train +reg=l2                    the same with an L2 penalty
-  lstm-overfit train +reg=[l2,dropout] reg.dropout=0.3
+  lstm-overfit train '+reg=[l2,dropout]' reg.dropout=0.3
   lstm-overfit train -m +reg=l1,l2 seed=0,1     a sweep of four runs
   lstm-overfit report outputs/sweeps/DATE/TIME  which regularizer, how strong, how sure
 
@@ -112,12 +112,14 @@ def _job_failed(err: Exception) -> float:
 def _run(cfg: Config, out_dir: Path, multirun: bool) -> Any:
     from lstm_overfit.console import RichProgress
     from lstm_overfit.fit import fit
+    from lstm_overfit.throughput import SlowEpochWarning
 
     resume = cfg.resume is not None
+    observers = [SlowEpochWarning(cfg.dataset.task)]
     if cfg.train.progress and not multirun:
-        with RichProgress(cfg.train.epochs) as progress:
-            return fit(cfg, out_dir, [progress], resume)
-    return fit(cfg, out_dir, resume=resume)
+        with RichProgress(cfg.train.epochs, cfg.dataset.task) as progress:
+            return fit(cfg, out_dir, [progress, *observers], resume)
+    return fit(cfg, out_dir, observers, resume)
 
 
 def _train_task(dict_cfg: Any) -> float:

@@ -158,6 +158,9 @@ class SeriesData(DataConfig):
     val_fraction: float = knob(0.15, "share of the series for validation (after train)", FRACTION)
     test_fraction: float = knob(0.15, "share of the series for test (at the end)", FRACTION)
     gaps: GapPolicy = knob(GapPolicy.interpolate, "missing values: interpolate or drop")
+    max_missing: float = knob(
+        0.1, "the largest share of missing values accepted (1: any)", Range(0, 1, example=0.1)
+    )
     transform: SeriesTransform = knob(
         SeriesTransform.level, "model the values (level) or their step-to-step changes"
     )

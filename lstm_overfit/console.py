@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,19 +20,38 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from lstm_overfit.config import Config
+from lstm_overfit.config import Config, Task
 from lstm_overfit.knobs import help_lines
 from lstm_overfit.regularizers.registry import origin, regularizers
 from lstm_overfit.run_folder import CONSOLE, EpochRecord, RunSummary, shown_in
+from lstm_overfit.throughput import RATE_UNITS, rate_text
 
 if TYPE_CHECKING:
     from lstm_overfit.report import Report
 
 
-class RichProgress:
-    """Two bars: epochs (with the last validation loss and gap) and this epoch's batches."""
+class ConsoleHandler(RichHandler):
+    """Log lines on the console: rich's columns on a terminal; piped into a file or another
+    program, one plain line per record (rich would wrap them at 80 columns there)."""
 
-    def __init__(self, epochs: int) -> None:
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.console.is_terminal:
+            super().emit(record)
+            return
+        try:
+            stamp = time.strftime("[%x %X]", time.localtime(record.created))
+            self.console.file.write(f"{stamp} {record.levelname:<8} {self.format(record)}\n")
+            self.console.file.flush()
+        except Exception:
+            self.handleError(record)
+
+
+class RichProgress:
+    """Two bars: epochs (with the last validation loss, gap and training speed) and this
+    epoch's batches."""
+
+    def __init__(self, epochs: int, task: Task) -> None:
+        self.unit = RATE_UNITS[task]
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -59,7 +81,10 @@ class RichProgress:
             self.progress.update(self.batches, advance=1, stats=stats)
 
     def end_epoch(self, record: EpochRecord) -> None:
-        stats = f"train {record.train_loss:.4f}  val {record.val_loss:.4f}  gap {record.gap:+.4f}"
+        stats = (
+            f"train {record.train_loss:.4f}  val {record.val_loss:.4f}  gap {record.gap:+.4f}  "
+            f"{rate_text(record.tokens_per_second, self.unit)}"
+        )
         self.progress.update(self.epochs, advance=1, stats=stats)
 
     def end_run(self, summary: RunSummary) -> None:
@@ -154,7 +179,7 @@ def print_train_help(cfg: Config, groups: dict[str, list[str]]) -> None:
 examples:
   lstm-overfit train                               the default run (synthetic data, CPU)
   lstm-overfit train +reg=l2 reg.l2=1e-4           add an L2 penalty, set its strength
-  lstm-overfit train +reg=[l2,dropout]             stack regularizers
+  lstm-overfit train '+reg=[l2,dropout]'           stack regularizers (quoted for the shell)
   lstm-overfit train dataset=ptb --help            the keys of another data set
   lstm-overfit train -m +reg=l1,l2 seed=0,1        a sweep: four runs, one folder each
   lstm-overfit train +experiment=smoke             seconds: check an installation

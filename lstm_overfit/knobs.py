@@ -6,6 +6,7 @@ descriptions (`help_lines`) and validation.py checks the ranges (`out_of_range`)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
@@ -75,15 +76,20 @@ def execution_keys(obj: Any, prefix: str = "") -> list[str]:
 
 
 def out_of_range(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any, str, Any]]:
-    """(key, value, rule, a valid value) for every knob outside its declared range,
-    recursively; None (all there is, or unset) passes."""
+    """(key, value, rule, a valid value) for every knob outside its declared range, and every
+    float that is not finite (inf, nan), recursively; None (all there is, or unset) passes."""
     for f in fields(obj):
         value, key = getattr(obj, f.name), f"{prefix}{f.name}"
         if is_dataclass(value):
             yield from out_of_range(value, f"{key}.")
             continue
         bounds = f.metadata.get("range")
+        example = f.default if bounds is None or bounds.example is None else bounds.example
+        if isinstance(value, float) and not math.isfinite(value):
+            # 1e400 reads as inf: no knob means anything by a number that is not finite.
+            rule = "it must be a finite number (a value beyond 1.8e308 reads as inf)"
+            yield key, value, f"{rule} ({key}: {f.metadata['help']})", example
+            continue
         if bounds is None or value is None or bounds.holds(value):
             continue
-        example = f.default if bounds.example is None else bounds.example
         yield key, value, f"{bounds.rule()} ({key}: {f.metadata['help']})", example

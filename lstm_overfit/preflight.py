@@ -13,7 +13,9 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import os
 import re
+import shlex
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -37,12 +39,61 @@ def _parse(lines: list[str]) -> list[Any]:
         try:
             parsed += parser.parse_overrides([line])
         except OverrideParseException as err:
+            character = unparsable_character(line)
+            if character is not None:
+                raise UsageError(f"cannot parse the override {line!r}: {character}") from None
             problem = _one_line(str(err)).split(" See ")[0]
             raise UsageError(
                 f"cannot parse the override {line!r}: {problem}; write it as KEY=VALUE "
                 "and quote values that hold brackets, commas or spaces"
             ) from None
     return parsed
+
+
+# What Hydra's grammar takes in a value outside quotes, besides ASCII letters and digits.
+UNQUOTED = set("_-/\\+.$%*@?|,()[]{}:= \t'\"")
+TYPOGRAPHIC_QUOTES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
+
+
+def unparsable_character(line: str) -> str | None:
+    """The first character Hydra cannot read in an unquoted override, named, with the form
+    that works; None where no single character is to blame."""
+    import unicodedata
+
+    key, equals, value = line.partition("=")
+    for position, char in enumerate(line):
+        if char.isascii() and (char.isalnum() or char in UNQUOTED):
+            continue
+        if position == 0 and char == "~":  # Hydra's prefix that deletes a key
+            continue
+        name = f"{char!r} ({unicodedata.name(char, f'U+{ord(char):04X}')})"
+        if not equals or position < len(key):
+            return (
+                f"{name} in the key: keys are plain ASCII names; check the spelling "
+                "(`lstm-overfit train --help` lists the keys)"
+            )
+        if unicodedata.decimal(char, None) is not None:
+            digits = "".join(
+                str(unicodedata.decimal(c)) if unicodedata.decimal(c, None) is not None else c
+                for c in value
+            )
+            return f"{name} is not an ASCII digit; write {key}={digits}"
+        if char in TYPOGRAPHIC_QUOTES:
+            inner = "".join(c for c in value if c not in TYPOGRAPHIC_QUOTES)
+            return f"{name} is a typographic quote; use straight ones: {shell_quoted(key, inner)}"
+        return (
+            f"{name} cannot appear in a value outside quotes; quote the value, and the "
+            f"override for the shell: {shell_quoted(key, value)}"
+        )
+    return None
+
+
+def shell_quoted(key: str, value: str) -> str:
+    """KEY='VALUE' quoted for Hydra, then in double quotes for a POSIX shell (where the value
+    holds nothing a shell reads inside double quotes)."""
+    if "'" in value or any(c in value for c in '"$`\\!'):
+        return shlex.quote(f'{key}="{value}"' if '"' not in value else f"{key}={value}")
+    return f"\"{key}='{value}'\""
 
 
 def _values(override: Any) -> list[str]:
@@ -79,6 +130,8 @@ def compose_jobs(config_dir: Path, overrides: list[str], multirun: bool) -> tupl
     from omegaconf import OmegaConf
 
     parsed = _parse(overrides)
+    if not multirun:
+        check_single_values(parsed)
     check_reg_overrides(parsed)
     plain = [o.input_line for o in parsed if not o.is_sweep_override()]
     sweeps = {o.get_key_element(): _values(o) for o in parsed if o.is_sweep_override()}
@@ -100,6 +153,17 @@ def compose_jobs(config_dir: Path, overrides: list[str], multirun: bool) -> tupl
             validate(cfg)
             configs.append(cfg)
     return configs, output
+
+
+def check_single_values(parsed: list[Any]) -> None:
+    """Several values for a key make a sweep, which needs -m (Hydra's own "Ambiguous value"
+    message suggests three readings, two of which do not fit a number)."""
+    swept = [shlex.quote(o.input_line) for o in parsed if o.is_sweep_override()]
+    if swept:
+        raise UsageError(
+            f"several values ({' '.join(swept)}) make a sweep, one run per value: add -m "
+            f"(lstm-overfit train -m {' '.join(swept)} ...)"
+        )
 
 
 def check_reg_overrides(parsed: list[Any]) -> None:
@@ -170,15 +234,18 @@ def _compose(compose: Any, overrides: list[str], hydra: bool) -> Any:
 
 def check_runtime(configs: list[Config]) -> None:
     """The device, precision, plug-in regularizers (rehearsed once per distinct setting),
-    pretrained vectors and data of every job: each distinct data
-    set is loaded once (a bad file stops the command here; good data is cached for the jobs,
-    and a single run takes the splits loaded here rather than reading them again)."""
+    pretrained vectors, data and model size of every job: each distinct data set is loaded
+    once (a bad file stops the command here; good data is cached for the jobs, and a single
+    run takes the splits loaded here rather than reading them again), and every model its
+    jobs build must fit the device's memory."""
     from lstm_overfit.data.load import load_data
     from lstm_overfit.embeddings import check_pretrained
+    from lstm_overfit.memory import check_memory
     from lstm_overfit.regularizers.rehearse import rehearse
     from lstm_overfit.runtime import autocast_for, resolve_device
 
-    seen, rehearsed = set(), set()
+    by_data: dict[str, list[Config]] = {}
+    rehearsed = set()
     for cfg in configs:
         autocast_for(cfg.train.precision, resolve_device(cfg.device))
         if (reg := repr(cfg.reg)) not in rehearsed:
@@ -187,9 +254,10 @@ def check_runtime(configs: list[Config]) -> None:
         if cfg.model.embedding.pretrained:
             check_pretrained(cfg.model.embedding, cfg.model.embedding_size)
         key = json.dumps(asdict(cfg.dataset), default=str, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            load_data(cfg.dataset, cfg.seed, keep=len(configs) == 1)
+        by_data.setdefault(key, []).append(cfg)
+    for jobs in by_data.values():
+        data = load_data(jobs[0].dataset, jobs[0].seed, keep=len(configs) == 1)
+        check_memory(jobs, data)
 
 
 def check_writable(folder: Path) -> None:
@@ -208,9 +276,31 @@ def check_writable(folder: Path) -> None:
         ) from None
 
 
+# Keys whose value is a path: a leading ~ there is the home folder, as a shell would read it.
+PATH_KEY = re.compile(r"^(\+{0,2})(resume|[\w.]*(?:path|dir|pretrained))=(['\"]?)(~[^'\"]*)\3$")
+PLAIN_PATH = re.compile(r"[A-Za-z0-9_./+@%-]+")
+
+
+def expand_home(overrides: list[str]) -> list[str]:
+    """Each path override that starts with ~ (quoted or not; Hydra reads `~` only inside
+    quotes, and would keep it as a folder name), with the home folder written out."""
+    expanded = []
+    for line in overrides:
+        match = PATH_KEY.match(line)
+        if match:
+            prefix, key, _, path = match.groups()
+            home = os.path.expanduser(path)
+            if home != path:  # unquoted where Hydra reads it so (resume= is read as text)
+                value = home if PLAIN_PATH.fullmatch(home) else shlex.quote(home)
+                line = f"{prefix}{key}={value}"
+        expanded.append(line)
+    return expanded
+
+
 def plan(config_dir: Path, overrides: list[str], multirun: bool) -> list[str] | None:
     """Check the command's jobs; the overrides Hydra should run (the output folder pinned),
     or None for nothing to do."""
+    overrides = expand_home(overrides)
     if any(o.startswith("resume=") for o in overrides):
         if multirun:
             overrides = resume_sweep_overrides(overrides)

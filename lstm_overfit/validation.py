@@ -4,7 +4,6 @@ kind's (tasks/registry.py) and each regularizer's own (its `check` hook)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from lstm_overfit.config import Config, SyntheticData, UsageError
@@ -23,8 +22,6 @@ def validate(cfg: Config) -> None:
     if first is not None:
         raise _out_of_range(*first)
     d = cfg.dataset
-    if not math.isfinite(cfg.optim.lr):
-        raise _out_of_range("optim.lr", cfg.optim.lr, "it must be a finite number", 1e-3)
     if isinstance(d, SyntheticData) and d.motif_length > d.seq_len:
         raise _out_of_range(
             "dataset.motif_length",

@@ -20,7 +20,7 @@ from lstm_overfit.config import (
     register_configs,
 )
 from lstm_overfit.knobs import help_lines
-from lstm_overfit.preflight import compose_config, compose_jobs
+from lstm_overfit.preflight import compose_config, compose_jobs, job_overrides
 from lstm_overfit.regularizers.schema import active, presets
 
 register_configs()
@@ -238,8 +238,44 @@ def test_version(tmp_path: Path) -> None:
     assert "--version" in run_main("--help", cwd=tmp_path).stdout
 
 
-def test_config_error_is_a_value_error() -> None:
-    assert issubclass(UsageError, ValueError)
+def test_a_mistake_found_once_the_run_started_is_one_line_too(tmp_path: Path, monkeypatch) -> None:
+    """Some mistakes surface only inside the run (a checkpoint of another format, a user's
+    own config folder): the same one line and exit status 2 as those found before it."""
+    import lstm_overfit.fit as fit_module
+
+    def refused(*args, **kwargs):
+        raise UsageError("last.pt: has format 9; continue it with the version that wrote it")
+
+    monkeypatch.setattr(fit_module, "fit", refused)
+    result = run_main("train", "+experiment=smoke", "train.progress=false", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "lstm-overfit: error: last.pt: has format 9; continue it with the version that wrote it\n"
+    )
+
+
+def test_a_huge_sweep_is_checked_value_by_value() -> None:
+    """Up to 512 combinations every job is composed; above, each value once, the other
+    swept keys at their first value (docs/reliability.md says so)."""
+    sweeps = [[f"k{i}={v}" for v in range(8)] for i in range(3)]
+    assert len(job_overrides(["a=1"], sweeps)) == 512
+    sweeps.append(["k3=0", "k3=1"])
+    jobs = job_overrides(["a=1"], sweeps)  # 1,024 combinations
+    assert len(jobs) == 1 + 3 * 7 + 1
+    base = ["a=1", *(values[0] for values in sweeps)]
+    for job in jobs:  # at most one swept key away from every key's first value
+        assert sum(x != y for x, y in zip(job, base, strict=True)) <= 1
+    assert {value for job in jobs for value in job} == {"a=1", *sum(sweeps, [])}
+
+
+def test_the_readme_lists_every_option_of_each_group() -> None:
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    for group in ("dataset", "model", "experiment", "sweep"):
+        (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{group}` |")]
+        for option in (CONF / group).glob("*.yaml"):
+            assert f"`{option.stem}`" in row, (group, option.stem)
 
 
 def test_the_readmes_error_examples_are_what_a_user_sees(tmp_path: Path) -> None:

@@ -121,12 +121,31 @@ def test_the_readme_names_every_summary_field() -> None:
     assert all(f.metadata["description"] for f in fields(RunSummary))
 
 
-def test_epoch_record_keys() -> None:
-    row = record(1, 0.5, 0.75).to_dict()
-    assert row["gap"] == 0.25
-    assert {"epoch", "train_loss", "train_loss_running", "penalty", "val_loss", "gap"} <= set(row)
-    assert {"lr", "grad_norm", "epoch_seconds", "tokens_per_second", "eval_seconds"} <= set(row)
-    assert EpochRecord.from_dict(row) == record(1, 0.5, 0.75)
+def test_a_runs_epoch_records_hold_exactly_the_documented_keys(tmp_path: Path, cfg) -> None:
+    """What a real run writes to metrics.jsonl: the README's keys and no others, with values
+    that agree with each other, read back into the same records."""
+    import re
+
+    from conftest import REPO
+
+    from lstm_overfit.fit import fit
+
+    fit(cfg, tmp_path)
+    rows = read_metrics(tmp_path)
+    readme = (REPO / "README.md").read_text()
+    documented = readme[readme.index("`metrics.jsonl`, per epoch:") :].split("\n\n")[0]
+    named = set(re.findall(r"`(\w+)`", documented))
+    # The synthetic data set's task metrics: accuracy, and on the training sample, apart on
+    # the examples whose label was flipped and the clean ones.
+    task = {"train_acc", "val_acc", "train_acc_clean", "train_acc_flipped"}
+    expected = {f.name for f in fields(EpochRecord)} - {"task_metrics"} | task
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for row in rows:
+        assert set(row) == expected
+        assert row["gap"] == row["val_loss"] - row["train_loss"]
+        assert 0 < row["eval_seconds"] < row["epoch_seconds"] and row["tokens_per_second"] > 0
+        assert EpochRecord.from_dict(row).to_dict() == row
+    assert expected <= named, expected - named
 
 
 def test_atomic_json_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:

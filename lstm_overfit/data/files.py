@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,25 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# Offline, the hub's client logs each failed request and each retry before the error that
+# this module turns into one line.
+HUB_LOGGERS = ("huggingface_hub", "datasets")
+
+
+@contextmanager
+def quiet_hub_loggers() -> Iterator[None]:
+    """The hub libraries' warnings (request errors, retries) held back while loading."""
+    loggers = [logging.getLogger(name) for name in HUB_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def open_hub(name: str, config: str | None = None) -> Mapping[str, Any]:
     """Every split of a hub data set as `datasets` returns it (downloaded once, then cached by
     `datasets`); its rows are read only when iterated."""
@@ -81,7 +102,8 @@ def open_hub(name: str, config: str | None = None) -> Mapping[str, Any]:
             "install it (pip install datasets) or set dataset.path to a local copy"
         ) from None
     try:
-        return datasets.load_dataset(name, config)
+        with quiet_hub_loggers():
+            return datasets.load_dataset(name, config)
     except Exception as err:  # offline, unknown name, ...: the library raises many types
         raise DataError(
             f"could not load {name} from the Hugging Face hub ({type(err).__name__}); "

@@ -48,10 +48,11 @@ def _check_rows(rows: list[dict[str, Any]], source: str) -> None:
     for number, row in enumerate(rows, 1):
         if not isinstance(row.get("text"), str):
             raise DataError(f"{source}: record {number} has no text string")
-        if row.get("label") not in (0, 1):
+        if row.get("label") is None:
+            raise DataError(f'{source}: record {number} has no label; give it "label": 0 or 1')
+        if row["label"] not in (0, 1):
             raise DataError(
-                f"{source}: record {number} has label {row.get('label')!r}, outside the "
-                "classes 0 and 1"
+                f"{source}: record {number} has label {row['label']!r}, outside the classes 0 and 1"
             )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from pathlib import Path
 
@@ -23,9 +24,17 @@ from lstm_overfit.config import GapPolicy, SeriesData, SeriesTransform, Task
 from lstm_overfit.data.files import DataError, read_text
 from lstm_overfit.data.splits import SeriesScale, TaskData, Windows
 
+log = logging.getLogger(__name__)
+
+# Values further from zero than this are refused: the normalization squares their spread,
+# which passes float64's largest number (1.8e308) and turns every error into inf.
+MAX_MAGNITUDE = 1e150
+# Separators other CSV writers use (spreadsheets in locales with a decimal comma use ";").
+OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
 
 def read_column(path: Path, column: str | None) -> torch.Tensor:
-    """The column's values in file order; empty cells become NaN."""
+    """The column's values in file order; empty and `nan` cells become NaN (missing)."""
     reader = csv.DictReader(io.StringIO(read_text(path)))
     columns = reader.fieldnames or []
     if not columns:
@@ -37,6 +46,13 @@ def read_column(path: Path, column: str | None) -> torch.Tensor:
         raise DataError(
             f"{path}: has a header but no rows; give a CSV file with one row per time step"
         )
+    if len(columns) == 1 and column not in columns:
+        for delimiter, name in OTHER_DELIMITERS.items():
+            if delimiter in columns[0]:
+                raise DataError(
+                    f"{path}: its header {columns[0]!r} reads as one column: the file looks "
+                    f"{name}-separated; save it with commas between the columns"
+                )
     if column is None or column not in columns:
         problem = "no dataset.column given" if column is None else f"no column {column!r}"
         raise DataError(
@@ -47,13 +63,45 @@ def read_column(path: Path, column: str | None) -> torch.Tensor:
     for number, row in enumerate(rows, 2):
         cell = (row.get(column) or "").strip()
         try:
-            values.append(float(cell) if cell else math.nan)
+            value = float(cell) if cell else math.nan
         except ValueError:
             raise DataError(
                 f"{path}: line {number}: {cell!r} in column {column} is not a number; "
                 "fix or remove that row"
             ) from None
+        if math.isinf(value):
+            raise DataError(
+                f"{path}: line {number}: {cell!r} in column {column} is not a finite number; "
+                "fix or remove that row"
+            )
+        if abs(value) > MAX_MAGNITUDE:
+            raise DataError(
+                f"{path}: line {number}: {cell!r} in column {column} is too large to compute "
+                f"with (values must stay within ±{MAX_MAGNITUDE:g}); rescale the column"
+            )
+        values.append(value)
     return torch.tensor(values, dtype=torch.float64)
+
+
+def count_missing(values: torch.Tensor, path: Path, cfg: SeriesData) -> None:
+    """Say how many values are missing and what becomes of them; refuse a series with more
+    than dataset.max_missing of them (past that, made-up values weigh on what is learnt)."""
+    missing, total = int(values.isnan().sum()), len(values)
+    if not missing:
+        return
+    share = missing / total
+    counted = f"{missing} of {total} values of column {cfg.column} are missing ({share:.1%})"
+    if share > cfg.max_missing:
+        raise DataError(
+            f"{path}: {counted}, more than dataset.max_missing={cfg.max_missing:g} allows; "
+            f"fill them in the file, or set dataset.max_missing={math.ceil(share * 100) / 100:g} "
+            f"to accept them (dataset.gaps={cfg.gaps.value})"
+        )
+    if cfg.gaps == GapPolicy.interpolate:
+        fate = "filled by linear interpolation"
+    else:
+        fate = "the windows that touch them are dropped"
+    log.warning("%s: %s: %s (dataset.gaps=%s)", path, counted, fate, cfg.gaps.value)
 
 
 def interpolate_gaps(values: torch.Tensor) -> torch.Tensor:
@@ -112,6 +160,7 @@ def load(cfg: SeriesData, seed: int) -> TaskData:
         )
     path = Path(cfg.path).expanduser()
     levels = read_column(path, cfg.column)
+    count_missing(levels, path, cfg)
     if cfg.gaps == GapPolicy.interpolate:
         levels = interpolate_gaps(levels)
     n = len(levels)
