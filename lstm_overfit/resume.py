@@ -74,7 +74,21 @@ def resume_sweep_overrides(overrides: list[str]) -> list[str]:
     for job in sorted(p for p in folder.iterdir() if read_overrides(p) is not None):
         if finished_summary(job) is None:  # the jobs to continue: their files must load
             check_checkpoints(job)
-    return [*overrides, f"hydra.sweep.dir={folder.resolve()}"]
+    return [*overrides, *_job_folder_names(folder), f"hydra.sweep.dir={folder.resolve()}"]
+
+
+def _job_folder_names(sweep: Path) -> list[str]:
+    """The keys left out of the sweep's job folder names, as it was started with them (a
+    sweep started before those keys were derived from the knobs listed them by hand), so
+    its jobs are found under their own names."""
+    import yaml
+
+    saved = yaml.safe_load((sweep / "multirun.yaml").read_text()) or {}
+    naming = saved.get("hydra", {}).get("job", {}).get("config", {}).get("override_dirname", {})
+    keys = naming.get("exclude_keys")
+    if not isinstance(keys, list):  # the interpolation of today's config: nothing to pin
+        return []
+    return [f"hydra.job.config.override_dirname.exclude_keys=[{','.join(keys)}]"]
 
 
 def check_checkpoints(folder: Path) -> None:
