@@ -13,6 +13,7 @@ false finding among all of them at 5%, without assuming the comparisons independ
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -69,6 +70,7 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
     return fraction
 
 
+@functools.lru_cache(maxsize=256)  # plots ask for the same few at every epoch
 def t_quantile(level: float, df: float) -> float:
     """The t such that P(|T| <= t) = level, by bisection on the tail (exact to the last
     digits even at the levels Holm's adjustment asks for, 1 - 0.05 / m)."""
@@ -83,6 +85,14 @@ def t_quantile(level: float, df: float) -> float:
         else:
             high = mid
     return (low + high) / 2
+
+
+def t_half_width(std: float, n: int) -> float | None:
+    """Half the 95% t interval of a mean over n values with standard deviation std: the
+    one notion of uncertainty across text, tables and plots (None below 3 values)."""
+    if n < MIN_SEEDS_FOR_INTERVAL:
+        return None
+    return t_quantile(0.95, n - 1) * std / math.sqrt(n)
 
 
 @dataclass(frozen=True)
