@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -109,13 +110,13 @@ def print_report(
     console = console or Console()
     if family := family_line(report):
         console.print(family)
-    for warning in warnings(report):
-        console.print(warning, style="bold yellow")
+    for warning in warnings(report):  # labels such as +reg=[l2] are text, not markup
+        console.print(warning, style="bold yellow", markup=False)
     wide = console.width >= WIDE_REPORT
     for section in report.sections:
         console.print(f"\n[bold]{section.title}[/bold]")
         for line in headline(report, section):
-            console.print(line)
+            console.print(line, markup=False)
         rows = table_rows(report, section) if wide else narrow_rows(report, section)
         columns = list(dict.fromkeys(k for row in rows for k in row))
         title = "[95% interval]" if wide else "± half the 95% interval; report.md has every column"
@@ -129,7 +130,7 @@ def print_report(
             )
         for row in rows:
             style = "bold green" if row.get(columns[-1]) == "baseline" else None
-            table.add_row(*(row.get(c, "") for c in columns), style=style)
+            table.add_row(*(escape(row.get(c, "")) for c in columns), style=style)
         console.print(table)
     console.print(f"written to {out}: {', '.join(written)}")
 

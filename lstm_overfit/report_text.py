@@ -94,8 +94,8 @@ def _seeds_needed(report: Report, c: Comparison) -> str:
     alpha = FAMILY_ERROR / max(1, len(report.adjusted))
     n = seeds_for_power(c.mean, c.spread or 0.0, alpha)
     if n >= MOST_SEEDS:
-        return f"more than {MOST_SEEDS:,} seeds (it has {c.seeds})"
-    return f"about {n} seeds (it has {c.seeds})"
+        return f"more than {MOST_SEEDS:,} seeds, where it has {c.seeds}"
+    return f"about {n} seeds, where it has {c.seeds}"
 
 
 def _power_note(report: Report) -> str:
@@ -241,7 +241,7 @@ def more_seeds_command(runs: list[Run], seeds: int) -> str:
     if len(sweeps) == 1 and ((sweep := sweeps.pop()) / "multirun.yaml").is_file():
         from lstm_overfit.resume import sweep_resume_command
 
-        command = sweep_resume_command(sweep)  # ... resume=SWEEP, or words saying so
+        command = sweep_resume_command(sweep.resolve())  # ... resume=SWEEP, or words
         if command.startswith("lstm-overfit "):
             words = [w for w in shlex.split(command) if not w.startswith("seed=")]
             return shlex.join([*words[:-1], wanted, words[-1]])
@@ -264,6 +264,11 @@ def strength_line(report: Report, section: Section, sweep: StrengthSweep) -> str
         return (
             f"How strong, {sweep.knob}{_where(stratum)}: not stated: {swept} swept, some with "
             f"{_count(seeds, 'seed')}; {MIN_SEEDS_FOR_INTERVAL} are the least for an interval."
+        )
+    if not report.learned(best):
+        return (
+            f"How strong, {sweep.knob}{_where(stratum)}: not stated: {swept} swept, and "
+            "not even the best of them learned."
         )
     against = [(base.label, (best.key, SELECTED_ON), report.comparisons)] if base else []
     against += [

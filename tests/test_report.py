@@ -205,7 +205,7 @@ def test_below_three_seeds_nothing_is_stated_and_the_command_adds_seeds(tmp_path
         fake_run(sweep, f"none-{seed}", seed, {}, 0.60 + seed / 100)
         for l2 in (0.1, 0.2):
             fake_run(sweep, f"l2-{l2}-{seed}", seed, {"reg.l2": l2}, 0.40 + seed / 100)
-    task = ["+reg=l2", "reg.l2=0,0.1,0.2", "seed=0,1"]
+    task = ["+reg=[l2]", "reg.l2=0,0.1,0.2", "seed=0,1"]
     (sweep / "multirun.yaml").write_text(
         yaml.safe_dump({"hydra": {"overrides": {"task": task, "hydra": []}}})
     )
@@ -214,8 +214,12 @@ def test_below_three_seeds_nothing_is_stated_and_the_command_adds_seeds(tmp_path
     assert lines[1] == (
         "Nothing is stated about the configurations: they have 2 seeds in common with the "
         "baseline, and 3 are the least for an interval. Add seeds with `lstm-overfit train -m "
-        f"+reg=l2 reg.l2=0,0.1,0.2 seed=0,1,2 resume={sweep}`."
+        f"'+reg=[l2]' reg.l2=0,0.1,0.2 seed=0,1,2 resume={sweep}`."
     )
+    # The terminal prints it as it is, brackets and all (not as markup).
+    console = Console(width=400, file=io.StringIO(), record=True)
+    print_report(report, ["report.md"], tmp_path, console)
+    assert f"'+reg=[l2]' reg.l2=0,0.1,0.2 seed=0,1,2 resume={sweep}`" in console.export_text()
     # Not a word on which is better: no finding, no best strength, no recommendation.
     assert not any(w in line for line in lines for w in ("lowers", "raises", "best at"))
     assert lines[-2].startswith("How strong, reg.l2: not stated")
@@ -601,6 +605,17 @@ def test_a_configuration_that_did_not_learn_is_flagged_and_never_headlined(
     assert not report.learned(l2) and report.survives((l2.key, "final_val_loss"))
     lines = headline(report, report.sections[0])
     assert not any(line.startswith("reg.l2=1") for line in lines)
+    # Nor is a best strength named among strengths that did not learn.
+    for seed in range(3):
+        folder = fake_run(tmp_path, f"l2b-{seed}", seed, {"reg.l2": 2.0}, 0.6932, final=0.7)
+        summary = json.loads((folder / "summary.json").read_text())
+        (folder / "summary.json").write_text(json.dumps({**summary, "constant_loss": 0.6931}))
+    report = build_report(find_runs([tmp_path]))
+    lines = headline(report, report.sections[0])
+    assert (
+        "How strong, reg.l2: not stated: 1, 2 swept, and not even the best of them learned."
+        in lines
+    )
     assert lines[-1].startswith("Recommended: none (the baseline)")
     text = report_markdown(report)
     assert (
