@@ -18,6 +18,7 @@ from lstm_overfit.stats import (
     BOOTSTRAP_RESAMPLES,
     MIN_SEEDS_FOR_INTERVAL,
     Comparison,
+    t_half_width,
 )
 from lstm_overfit.storage import atomic_write_text
 
@@ -38,11 +39,16 @@ def fmt_interval(c: Comparison, survives: bool = False) -> str:
     return f"{_signed(c.mean)} [{_signed(c.low)}, {_signed(c.high)}]{marks}"
 
 
-def _mean_sd(group: Group, number: str) -> str:
+def _mean_interval(group: Group, number: str) -> str:
+    """The mean over seeds ± half its 95% t interval (the mean alone below 3 seeds)."""
     stats = group.stats(number)
     if stats is None:
         return "-"
-    return f"{stats[0]:.4g} ± {stats[1]:.2g}" if math.isfinite(stats[0]) else "undefined"
+    mean, std, n = stats
+    if not math.isfinite(mean):
+        return "undefined"
+    half = t_half_width(std, n)
+    return f"{mean:.4g}" if half is None else f"{mean:.4g} ± {half:.2g}"
 
 
 def table_rows(report: Report, section: Section) -> list[dict[str, str]]:
@@ -57,13 +63,13 @@ def table_rows(report: Report, section: Section) -> list[dict[str, str]]:
                 + ("" if report.learned(group) else " (did not learn)"),
                 "runs": group.statuses(),
                 "n": str(len(group.usable)),
-                "best val loss": _mean_sd(group, "best_val_loss"),
-                "final val loss": _mean_sd(group, "final_val_loss"),
-                "gap at best": _mean_sd(group, "gap_at_best"),
-                f"test {section.metric or 'metric'}": _mean_sd(group, "test"),
+                "best val loss": _mean_interval(group, "best_val_loss"),
+                "final val loss": _mean_interval(group, "final_val_loss"),
+                "gap at best": _mean_interval(group, "gap_at_best"),
+                f"test {section.metric or 'metric'}": _mean_interval(group, "test"),
             }
             if group.by_seed("final_train_acc_flipped"):
-                row["flipped memorized"] = _mean_sd(group, "final_train_acc_flipped")
+                row["flipped memorized"] = _mean_interval(group, "final_train_acc_flipped")
             for number in COMPARED:
                 key = (group.key, number)
                 c = report.comparisons.get(key)
@@ -130,9 +136,10 @@ def report_markdown(report: Report) -> str:
         lines += [f"**{warning}**", ""]
     seeds = [c.seeds for c in report.comparisons.values()]
     lines += [
-        "Mean ± std over the n usable runs (completed or stopped early) of each "
-        "configuration, sorted by best validation loss. Δ columns: the mean paired "
-        "difference from the baseline over the seeds both have (negative: lower), with its "
+        "Mean ± half its 95% Student t interval over the n usable runs (completed or "
+        "stopped early) of each configuration, sorted by best validation loss. Δ columns: "
+        "the mean paired difference from the baseline over the seeds both have (negative: "
+        "lower), with its "
         "95% Student t interval; * marks an interval that excludes zero, † a difference that "
         "still holds after Holm's adjustment over all the comparisons; undefined, a "
         "difference over a value that is not a finite number (a diverged loss)."

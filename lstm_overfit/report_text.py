@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from pathlib import Path
 
 from lstm_overfit.report import COMPARED, Group, Report, Section, Stratum
 from lstm_overfit.report_findings import SELECTED_ON, StrengthSweep, finite_mean
@@ -238,7 +239,7 @@ def more_seeds_command(runs: list[Run], seeds: int) -> str:
     values = have + [s for s in range(max(have) + 1, max(have) + seeds + 1)][: seeds - len(have)]
     wanted = f"seed={','.join(map(str, values))}"
     sweeps = {r.folder.parent for r in runs}
-    if len(sweeps) == 1 and ((sweep := sweeps.pop()) / "multirun.yaml").is_file():
+    if len(sweeps) == 1 and _grid_sweep(sweep := sweeps.pop()):
         from lstm_overfit.resume import sweep_resume_command
 
         command = sweep_resume_command(sweep.resolve())  # ... resume=SWEEP, or words
@@ -250,6 +251,18 @@ def more_seeds_command(runs: list[Run], seeds: int) -> str:
     if len(overrides) == 1:
         return shlex.join(["lstm-overfit", "train", "-m", *overrides.pop(), wanted])
     return f"each configuration's command with -m {wanted}"
+
+
+def _grid_sweep(folder: Path) -> bool:
+    """Whether `folder` holds a sweep that runs every combination of its values (Hydra's
+    basic sweeper): one that more seed values extend. A search (Optuna) samples them."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load((folder / "multirun.yaml").read_text())
+        return saved["hydra"]["sweeper"]["_target_"].endswith(".BasicSweeper")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def strength_line(report: Report, section: Section, sweep: StrengthSweep) -> str:

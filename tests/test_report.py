@@ -207,7 +207,16 @@ def test_below_three_seeds_nothing_is_stated_and_the_command_adds_seeds(tmp_path
             fake_run(sweep, f"l2-{l2}-{seed}", seed, {"reg.l2": l2}, 0.40 + seed / 100)
     task = ["+reg=[l2]", "reg.l2=0,0.1,0.2", "seed=0,1"]
     (sweep / "multirun.yaml").write_text(
-        yaml.safe_dump({"hydra": {"overrides": {"task": task, "hydra": []}}})
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "overrides": {"task": task, "hydra": []},
+                    "sweeper": {
+                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+                    },
+                }
+            }
+        )
     )
     report = build_report(find_runs([sweep]))
     lines = headline(report, report.sections[0])
@@ -220,6 +229,14 @@ def test_below_three_seeds_nothing_is_stated_and_the_command_adds_seeds(tmp_path
     console = Console(width=400, file=io.StringIO(), record=True)
     print_report(report, ["report.md"], tmp_path, console)
     assert f"'+reg=[l2]' reg.l2=0,0.1,0.2 seed=0,1,2 resume={sweep}`" in console.export_text()
+    # A search samples its values: more seed values do not extend it.
+    optuna = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    saved = yaml.safe_load((sweep / "multirun.yaml").read_text())
+    saved["hydra"]["sweeper"]["_target_"] = optuna
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(saved))
+    searched = build_report(find_runs([sweep]))
+    lines = headline(searched, searched.sections[0])
+    assert lines[1].endswith("Add seeds with each configuration's command with -m seed=0,1,2.")
     # Not a word on which is better: no finding, no best strength, no recommendation.
     assert not any(w in line for line in lines for w in ("lowers", "raises", "best at"))
     assert lines[-2].startswith("How strong, reg.l2: not stated")
