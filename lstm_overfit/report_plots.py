@@ -21,6 +21,15 @@ from typing import Any
 
 from lstm_overfit.plots import pyplot, save
 from lstm_overfit.report import Group, Report, Section
+from lstm_overfit.report_colours import (
+    UNREGULARIZED_COLOUR,
+    family,
+    family_colours,
+    group_colours,
+    shades,
+    strength_order,
+)
+from lstm_overfit.report_heatmap import compared_panels, grids, plot_heatmap
 from lstm_overfit.runs import fmt_value, is_number
 from lstm_overfit.stats import MIN_SEEDS_FOR_INTERVAL, t_half_width
 
@@ -51,66 +60,10 @@ def plot_section(report: Report, section: Section, out: Path, prefix: str = "") 
             written.append(f"{prefix}vs_{key}.png")
             plot_against(section, key, out / written[-1])
     for a, b in itertools.combinations(_numeric_keys(section), 2):
-        if panels := _compared_panels(report, _grids(section, a, b)):
+        if panels := compared_panels(report, grids(section, a, b)):
             written.append(f"{prefix}gap_heatmap_{a}_{b}.png")
             plot_heatmap(report, section, a, b, panels, out / written[-1])
     return written
-
-
-def colours(n: int) -> list[Any]:
-    """n colours no two alike: matplotlib's ten, its twenty, or a sample of a wide map."""
-    plt = pyplot()
-    if n <= 10:
-        return [f"C{i}" for i in range(n)]
-    if n <= 20:
-        return [plt.get_cmap("tab20")(i) for i in range(n)]
-    cmap = plt.get_cmap("turbo")
-    return [cmap(i / (n - 1)) for i in range(n)]
-
-
-# The baseline's colour: the reference every other colour is read against.
-UNREGULARIZED_COLOUR = (0.3, 0.3, 0.3)
-
-
-def family(group: Group) -> str:
-    """The regularizer (or regularizers, stacked) a configuration switches on: its colour."""
-    return " + ".join(group.reg) or group.label
-
-
-def family_colours(section: Section) -> dict[str, Any]:
-    """One hue per regularizer (matplotlib's ten, grey left for the unregularized)."""
-    from matplotlib.colors import to_rgb
-
-    names = sorted({family(g) for g in section.groups if g.reg})
-    hues = [c for c in colours(10) if c != "C7"]
-    found = {name: to_rgb(hues[i % len(hues)]) for i, name in enumerate(names)}
-    return found | {family(g): UNREGULARIZED_COLOUR for g in section.groups if not g.reg}
-
-
-def shades(colour: Any, n: int) -> list[tuple[float, float, float]]:
-    """n shades of one hue from light to full: weak to strong."""
-    return [
-        tuple(1 - (1 - c) * (0.35 + 0.65 * (i + 1) / n) for c in colour)  # type: ignore[misc]
-        for i in range(n)
-    ]
-
-
-def _strength_order(section: Section, group: Group) -> tuple:
-    return (tuple(group.reg.values()), [str(group.settings.get(k)) for k in section.context_keys])
-
-
-def group_colours(section: Section) -> dict[str, Any]:
-    """Each configuration's colour: its regularizer's hue, shaded by its strength (and the
-    other swept keys), weakest lightest."""
-    hue = family_colours(section)
-    by_family: dict[str, list[Group]] = {}
-    for group in section.groups:
-        by_family.setdefault(family(group), []).append(group)
-    found = {}
-    for name, groups in by_family.items():
-        groups.sort(key=lambda g: _strength_order(section, g))
-        found |= dict(zip((g.key for g in groups), shades(hue[name], len(groups)), strict=True))
-    return found
 
 
 def _label(section: Section, group: Group, short: bool = False) -> str:
@@ -166,7 +119,7 @@ def plot_overlay(section: Section, path: Path) -> None:
         )
         mine = [g for g in drawn if family(g) == name]
         others = [g for g in reference if g not in mine]
-        for group in [*others, *sorted(mine, key=lambda g: _strength_order(section, g))]:
+        for group in [*others, *sorted(mine, key=lambda g: strength_order(section, g))]:
             own = group in mine
             runs = curves[group.key]
             for ax, key in ((top, "val_loss"), (bottom, "gap")):
@@ -347,7 +300,7 @@ def plot_against(section: Section, key: str, path: Path) -> None:
     bars the 95% t interval of the mean."""
     plt = pyplot()
     lines: dict[str, list[Group]] = {}
-    for group in sorted(section.groups, key=lambda g: _strength_order(section, g)):
+    for group in sorted(section.groups, key=lambda g: strength_order(section, g)):
         rest = " ".join(
             f"{k}={fmt_value(group.settings.get(k))}" for k in section.context_keys if k != key
         )
@@ -378,104 +331,4 @@ def plot_against(section: Section, key: str, path: Path) -> None:
         fontsize="small", title="configuration (seeds)", loc="upper left", bbox_to_anchor=(1.02, 1)
     )
     _set_x(bottom, key, xs)
-    save(fig, path)
-
-
-def _grids(section: Section, a: str, b: str) -> list[tuple[str, dict[tuple, Group]]]:
-    """The panels of a heatmap over keys a and b: for each setting of the other varying keys,
-    the groups by (a, b) where they fill a grid of at least 2x2 values."""
-    others = [k for k in section.varying if k not in (a, b)]
-    partitions: dict[str, dict[tuple, Group]] = {}
-    for group in section.groups:
-        if not group.usable:
-            continue
-        rest = " ".join(f"{k}={fmt_value(group.settings.get(k))}" for k in others)
-        partitions.setdefault(rest, {})[group.settings[a], group.settings[b]] = group
-    panels = []
-    for rest, cells in sorted(partitions.items()):
-        rows, columns = {x for x, _ in cells}, {y for _, y in cells}
-        if len(rows) > 1 and len(columns) > 1 and len(cells) == len(rows) * len(columns):
-            panels.append((rest, cells))
-    return panels
-
-
-HEATMAP_NUMBER = "gap_at_best"
-
-
-def _compared_panels(report: Report, panels: list) -> list:
-    """The panels with at least one cell compared with its baseline (a grid of baselines
-    alone has nothing to centre)."""
-    return [
-        (rest, cells)
-        for rest, cells in panels
-        if any((g.key, HEATMAP_NUMBER) in report.comparisons for g in cells.values())
-    ]
-
-
-def plot_heatmap(
-    report: Report, section: Section, a: str, b: str, panels: list, path: Path
-) -> None:
-    """The gap at the best epoch over a grid of two swept numbers as the paired difference
-    from each cell's baseline: a diverging scale centred on zero (the baseline), each cell
-    written out with its 95% t interval, outlined where the interval excludes zero."""
-    import numpy as np
-    from matplotlib.patches import Rectangle
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 1.5, 4.8), squeeze=False)
-    found = [
-        report.comparisons.get((g.key, HEATMAP_NUMBER))
-        for _, cells in panels
-        for g in cells.values()
-    ]
-    extent = max([abs(c.mean) for c in found if c is not None and c.defined] or [1.0]) or 1.0
-    for ax, (rest, cells) in zip(axes[0], panels, strict=True):
-        xs, ys = sorted({x for x, _ in cells}), sorted({y for _, y in cells})
-        grid = np.full((len(ys), len(xs)), np.nan)
-        for (x, y), group in cells.items():
-            at = (xs.index(x), ys.index(y))
-            c = report.comparisons.get((group.key, HEATMAP_NUMBER))
-            stratum = next(s for s in section.strata if group in s.groups)
-            if group is stratum.baseline and (stats := group.stats(HEATMAP_NUMBER)):
-                grid[at[1], at[0]] = 0.0
-                text = f"baseline\n{stats[0]:.3g}"
-            elif c is not None and c.defined:
-                grid[at[1], at[0]] = c.mean
-                text = f"{c.mean:+.2g}"
-                if c.low is not None:
-                    mark = "†" if report.survives((group.key, HEATMAP_NUMBER)) else ""
-                    text += f"\n[{c.low:+.2g}, {c.high:+.2g}]{mark}"
-                if c.excludes_zero:
-                    ax.add_patch(
-                        Rectangle(
-                            (at[0] - 0.5, at[1] - 0.5),
-                            1,
-                            1,
-                            fill=False,
-                            edgecolor="black",
-                            linewidth=2,
-                        )
-                    )
-            else:
-                text = "-"
-            dark = abs(grid[at[1], at[0]]) > 0.6 * extent  # NaN: not dark
-            colour = "white" if dark else "black"
-            ax.text(*at, text, ha="center", va="center", fontsize="x-small", color=colour)
-        image = ax.imshow(grid, origin="lower", cmap="RdBu_r", vmin=-extent, vmax=extent)
-        ax.set_xticks(range(len(xs)), [fmt_value(x) for x in xs])
-        ax.set_yticks(range(len(ys)), [fmt_value(y) for y in ys])
-        ax.set_xlabel(a)
-        ax.set_ylabel(b)
-        ax.set_title(rest or "", fontsize="small")
-    fig.colorbar(
-        image,
-        ax=axes[0].tolist(),
-        label=f"Δ gap at the best epoch against the baseline ({section.loss_unit})",
-    )
-    fig.suptitle(
-        f"{section.title}\ngap at the best epoch minus its baseline's, paired over seeds, with "
-        "the 95% t interval; outlined: the interval excludes zero; †: holds after Holm's "
-        "adjustment",
-        fontsize="medium",
-    )
     save(fig, path)

@@ -18,7 +18,7 @@ from conftest import run_main, tiny_config
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from lstm_overfit import report_plots
+from lstm_overfit import report_heatmap, report_plots
 from lstm_overfit.config import Config, SyntheticData
 from lstm_overfit.console import print_report
 from lstm_overfit.fit import fit
@@ -397,7 +397,8 @@ def test_holm_runs_over_every_comparison_and_the_headline_states_only_survivors(
 
 def captured_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    monkeypatch.setattr(report_plots, "save", lambda fig, path: figures.__setitem__(path.name, fig))
+    for module in (report_plots, report_heatmap):
+        monkeypatch.setattr(module, "save", lambda fig, path: figures.__setitem__(path.name, fig))
     return figures
 
 
