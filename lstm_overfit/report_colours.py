@@ -7,6 +7,7 @@ from typing import Any
 
 from lstm_overfit.plots import pyplot
 from lstm_overfit.report import Group, Section
+from lstm_overfit.runs import is_number
 
 
 def colours(n: int) -> list[Any]:
@@ -48,7 +49,11 @@ def shades(colour: Any, n: int) -> list[tuple[float, float, float]]:
 
 
 def strength_order(section: Section, group: Group) -> tuple:
-    return (tuple(group.reg.values()), [str(group.settings.get(k)) for k in section.context_keys])
+    """Weak to strong, then by the other swept keys: numbers in their numeric order."""
+    return tuple(
+        (0, v, "") if is_number(v) else (1, 0, str(v))
+        for v in [*group.reg.values(), *(group.settings.get(k) for k in section.context_keys)]
+    )
 
 
 def group_colours(section: Section) -> dict[str, Any]:

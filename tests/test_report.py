@@ -479,6 +479,10 @@ def test_learning_curves_and_capacity_get_plots_and_a_heatmap(
     assert learning.axes[-1].get_xlabel() == "dataset.num_train"
     legend = [t.get_text() for t in learning.axes[0].get_legend().get_texts()]
     assert "reg.dropout=0.5 model.hidden_size=128 (n=3)" in legend
+    # The overlay's lines in numeric order of the training-set size (500 before 1000).
+    overlay = [ax for ax in figures["curves_overlay.png"].axes if ax.get_title()][0]
+    sizes = [line.get_label().split()[1] for line in overlay.get_lines()][-6:]
+    assert sizes == [f"dataset.num_train={n}" for n in (500, 500, 1000, 1000, 2000, 2000)]
     # Two numeric keys on a grid: num_train x hidden_size, a panel per dropout setting where
     # something is compared (without dropout every cell is its own baseline: no panel), and
     # each against the dropout rate. Cells hold the paired difference from the baseline.
