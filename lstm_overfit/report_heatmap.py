@@ -106,5 +106,7 @@ def plot_heatmap(
         "the 95% t interval; outlined: the interval excludes zero; †: holds after Holm's "
         "adjustment",
         fontsize="medium",
+        y=1.0,
+        va="bottom",  # above the panels' own titles, whatever the figure's height
     )
     save(fig, path)

@@ -152,6 +152,8 @@ def plot_overlay(section: Section, path: Path) -> None:
         f"{section.title}\nmean over seeds per epoch; bands: the 95% t interval of the mean "
         f"({MIN_SEEDS_FOR_INTERVAL} or more seeds); grey: the unregularized configuration",
         fontsize="medium",
+        y=1.0,
+        va="bottom",  # above the panels' own titles, whatever the figure's height
     )
     save(fig, path)
 
@@ -272,7 +274,13 @@ def plot_strengths(section: Section, name: str, path: Path) -> None:
                         )
         _set_x(ax, knob, xs)
         ax.set_title(knob, fontsize="medium")
-    axes[0].legend(fontsize="x-small", loc="best")  # the same styles in every panel
+    # One legend, beside the first row: the styles are the same in every panel.
+    grid[0][columns - 1].legend(
+        *axes[0].get_legend_handles_labels(),
+        fontsize="x-small",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+    )
     for row in grid:
         row[0].set_ylabel(f"{ylabel} ({section.loss_unit})")
     n = "-".join(map(str, sorted({min(seeds), max(seeds)}))) if seeds else "0"
@@ -281,6 +289,8 @@ def plot_strengths(section: Section, name: str, path: Path) -> None:
         f"{section.title}\nmean over {n} seeds per point; error bars: the 95% t interval of "
         "the mean; grey lines and bands: the baseline and its interval",
         fontsize="medium",
+        y=1.0,
+        va="bottom",  # above the panels' own titles, whatever the figure's height
     )
     save(fig, path)
 

@@ -418,7 +418,7 @@ def test_plots_read_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert "error bars: the 95% t interval of the mean" in gap._suptitle.get_text()
     assert "3 seeds per point" in gap._suptitle.get_text()
     assert [ax.get_xlabel() for ax in gap.axes] == ["reg.dropout", "reg.l2"]
-    legend = [t.get_text() for t in gap.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in gap.axes[1].get_legend().get_texts()]  # beside the row
     assert "largest gap over epochs" in legend and "gap at the best epoch" in legend
     # Error bars are the 95% t interval of the mean: l2's best values are 0.50, 0.51, 0.52.
     val = figures["val_loss_vs_strength.png"]
