@@ -47,11 +47,13 @@ def family_line(report: Report) -> str:
         better += (c.mean > 0) == section.higher_is_better(key[1])
     between = sum(key in report.adjusted for key in report.versus)
     strengths = f", {between} of them between strengths of one regularizer" if between else ""
+    apart = sum(report.survives(key) for key in report.versus)
     return (
         f"{tested} comparisons with a 95% interval{strengths}; with Holm's adjustment over all "
         f"of them (a {FAMILY_ERROR:.0%} chance of any false finding), "
         f"{count(better, 'improvement')} and {count(len(held) - better, 'harm')} against a "
-        "baseline hold, marked † in the table."
+        "baseline hold, marked † in the table"
+        + (f", and {count(apart, 'difference')} between strengths (†)." if apart else ".")
     )
 
 

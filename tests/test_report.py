@@ -24,6 +24,7 @@ from lstm_overfit.console import print_report
 from lstm_overfit.fit import fit
 from lstm_overfit.report import build_report
 from lstm_overfit.report_files import headline, report_markdown, write_report
+from lstm_overfit.report_text import family_line
 from lstm_overfit.runs import find_runs
 from lstm_overfit.stats import holm, paired, seeds_for_power
 
@@ -604,6 +605,11 @@ def test_how_strong_names_the_best_strength_its_neighbours_and_the_edge(tmp_path
     # The comparisons between strengths join Holm's family: 5 configurations x 4 numbers,
     # and dropout 0.3 against 0.1 and 0.5, and l2 1e-3 against 1e-4.
     assert len(report.adjusted) == 5 * 4 + 3 and len(report.versus) == 3
+    assert family_line(report).endswith(
+        "between strengths of one regularizer; with Holm's adjustment over all of them (a 5% "
+        "chance of any false finding), 10 improvements and 0 harms against a baseline hold, "
+        "marked † in the table, and 3 differences between strengths (†)."
+    )
     assert lines[-1] == (
         "Recommended: reg.dropout=0.3: its best validation loss is 0.1000 [0.1000, 0.1000] "
         "nats lower than none's, and that holds after Holm's adjustment (Holm-adjusted p = 0)."
