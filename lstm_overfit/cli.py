@@ -281,23 +281,26 @@ def report(argv: list[str]) -> None:
     )
     parser.add_argument("--out", type=Path, help="where to write (default: the first path)")
     args = parser.parse_args(argv)
-    for path in args.paths:
+    from lstm_overfit.report_files import report_folder, write_report
+
+    paths = [report_folder(path) for path in args.paths]
+    for path in paths:
         if not path.is_dir():
             usage_error(f"{path}: no such folder; give run or sweep folders")
     from lstm_overfit.console import print_report
     from lstm_overfit.report import build_report
-    from lstm_overfit.report_files import write_report
     from lstm_overfit.runs import find_runs
 
-    try:  # a damaged run folder, a baseline that matches nothing
-        runs = find_runs(args.paths)
+    out = args.out or paths[0]
+    try:  # a damaged run folder, a baseline that matches nothing, an --out that takes no file
+        runs = find_runs(paths)
         if not runs:
-            usage_error(f"no runs under {', '.join(map(str, args.paths))} (no .hydra/config.yaml)")
+            usage_error(f"no runs under {', '.join(map(str, paths))} (no .hydra/config.yaml)")
         built = build_report(runs, args.baseline)
+        written = write_report(built, out)
     except UsageError as err:
         usage_error(str(err))
-    out = args.out or args.paths[0]
-    print_report(built, write_report(built, out), out)
+    print_report(built, written, out)
 
 
 COMMANDS = {"train": train, "report": report}

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -126,32 +127,36 @@ def print_report(
     report: Report, written: list[str], out: Path, console: Console | None = None
 ) -> None:
     """Per data set its headline, then its table: every column where the terminal is wide,
-    else the stratum, the configuration, its seeds and the paired differences (report.md
-    always has them all)."""
-    from lstm_overfit.report_files import family_line, headline, table_rows, warnings
+    else (at 80 columns) what sets the stratum apart, the configuration, its seeds and its
+    paired differences in the best validation loss and the test metric, each as the mean
+    ± half its 95% interval (report.md always has them all)."""
+    from lstm_overfit.report_files import narrow_rows, table_rows
+    from lstm_overfit.report_text import family_line, headline, warnings
 
     console = console or Console()
     if family := family_line(report):
         console.print(family)
-    for warning in warnings(report):
-        console.print(warning, style="bold yellow")
+    for warning in warnings(report):  # labels such as +reg=[l2] are text, not markup
+        console.print(warning, style="bold yellow", markup=False)
+    wide = console.width >= WIDE_REPORT
     for section in report.sections:
         console.print(f"\n[bold]{section.title}[/bold]")
         for line in headline(report, section):
-            console.print(line)
-        rows = table_rows(report, section)
+            console.print(line, markup=False)
+        rows = table_rows(report, section) if wide else narrow_rows(report, section)
         columns = list(dict.fromkeys(k for row in rows for k in row))
-        if console.width < WIDE_REPORT:
-            keep = ("configuration", "n", *section.context_keys)
-            columns = [c for c in columns if c in keep or c.startswith("Δ")]
-        table = Table(title="against the baseline: mean difference [95% interval] over seeds")
+        title = "[95% interval]" if wide else "± half the 95% interval; report.md has every column"
+        table = Table(title=f"against the baseline: mean difference {title}")
         for column in columns:
             table.add_column(
-                column, overflow="fold", max_width=36 if column == "configuration" else None
+                column,
+                overflow="fold",
+                min_width=len(column) if column != "configuration" else 13,
+                max_width=36 if column == "configuration" else None,
             )
         for row in rows:
             style = "bold green" if row.get(columns[-1]) == "baseline" else None
-            table.add_row(*(row.get(c, "") for c in columns), style=style)
+            table.add_row(*(escape(row.get(c, "")) for c in columns), style=style)
         console.print(table)
     console.print(f"written to {out}: {', '.join(written)}")
 

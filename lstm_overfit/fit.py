@@ -146,6 +146,7 @@ def _summary(run: TrainingRun, status: str, test: dict | None, error: str | None
         **curves,
         bayes_val_loss=bayes.get("val"),
         bayes_test_loss=bayes.get("test"),
+        constant_loss=parts.task.constant_loss(),
         **parts.task.summary_extras(run.records),
         pretrained_coverage=parts.pretrained_coverage,
         test=test,

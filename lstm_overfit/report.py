@@ -12,8 +12,9 @@ compares only like with like:
 - every number is the composed config's value, so `reg.l2=1e-3` and `reg.l2=0.001` are one
   configuration.
 
-Holm's adjustment runs over every comparison the report makes. Runs still in progress or
-failed are listed with their status.
+Holm's adjustment runs over every comparison the report makes, those of each regularizer's
+best strength with its neighbouring strengths included (report_findings.py). Runs still in
+progress or failed are listed with their status.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lstm_overfit.regularizers.schema import active_settings, config_keys
+from lstm_overfit.report_findings import (
+    SELECTED_ON,
+    Learning,
+    StrengthSweep,
+    compare_groups,
+    learning,
+    strength_sweeps,
+)
 from lstm_overfit.run_folder import USABLE, compared_numbers
 from lstm_overfit.runs import ReportError, Run, fmt_value, is_number
 from lstm_overfit.stats import FAMILY_ERROR, Comparison, holm, paired
@@ -32,6 +41,15 @@ from lstm_overfit.stats import FAMILY_ERROR, Comparison, holm, paired
 # The summary numbers compared: name -> (its name in sentences, its column in tables). Lower
 # is better for each but the test metric, whose direction its runs' summaries record.
 COMPARED = compared_numbers()
+# What --baseline names the unregularized configuration by: its label in every table.
+UNREGULARIZED = "none"
+
+
+def is_regularizer_key(key: str, recorded: Iterable[str] = ()) -> bool:
+    """Whether a config key sets a regularizer: the one place the report decides it. A key
+    is one if a registered regularizer declares it (regularizers/schema.py), or if the runs'
+    summaries record it as on (`recorded`: a plug-in this process did not load)."""
+    return key in config_keys(recorded)
 
 
 @dataclass
@@ -53,7 +71,7 @@ class Group:
     @property
     def label(self) -> str:
         """The regularizers switched on, as KEY=VALUE, or `none`: one label everywhere."""
-        return " ".join(f"{k}={fmt_value(v)}" for k, v in self.reg.items()) or "none"
+        return " ".join(f"{k}={fmt_value(v)}" for k, v in self.reg.items()) or UNREGULARIZED
 
     @property
     def usable(self) -> list[Run]:
@@ -69,10 +87,13 @@ class Group:
         return sorted({s for s in seeds if seeds.count(s) > 1})
 
     def stats(self, name: str) -> tuple[float, float, int] | None:
-        """(mean, std, n) over the usable runs, one per seed; std is 0 for a single run."""
+        """(mean, std, n) over the usable runs, one per seed; std is 0 for a single run, and
+        both are NaN where a value is not a finite number (a diverged loss)."""
         values = list(self.by_seed(name).values())
         if not values:
             return None
+        if not all(math.isfinite(v) for v in values):
+            return math.nan, math.nan, len(values)
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         return statistics.fmean(values), std, len(values)
 
@@ -85,7 +106,8 @@ class Group:
 
 def _by_best_val_loss(group: Group) -> tuple:
     best = group.stats("best_val_loss")
-    return (best is None, best[0] if best else math.inf, group.key)
+    mean = best[0] if best and math.isfinite(best[0]) else math.inf
+    return (best is None, mean, group.key)
 
 
 @dataclass
@@ -120,8 +142,8 @@ class Section:
 
     @property
     def context_keys(self) -> list[str]:
-        regularizer_keys = config_keys(_recorded(r for g in self.groups for r in g.runs))
-        return [k for k in self.varying if k not in regularizer_keys]
+        recorded = _recorded(r for g in self.groups for r in g.runs)
+        return [k for k in self.varying if not is_regularizer_key(k, recorded)]
 
     def higher_is_better(self, number: str) -> bool:
         """Only the test metric can be better higher (accuracy); losses and gaps are lower."""
@@ -148,7 +170,7 @@ def _recorded(runs: Iterable[Run]) -> set[str]:
 
 def _varying_names(keys: list[str]) -> list[str]:
     """What varies, in words: the regularizer settings as one item, other keys by name."""
-    names = [k for k in keys if k not in config_keys()]
+    names = [k for k in keys if not is_regularizer_key(k)]
     return (["regularizer"] if len(names) < len(keys) else []) + names
 
 
@@ -156,16 +178,29 @@ def _varying_names(keys: list[str]) -> list[str]:
 class Report:
     sections: list[Section]
     comparisons: dict[tuple[str, str], Comparison]  # (group key, number) -> vs its baseline
-    adjusted: dict[tuple[str, str], float]  # Holm's p-value of each comparison that has one
+    # Holm's p-value of each comparison that has one: those above, and each best strength's
+    # against its neighbours, keyed (best's key, SELECTED_ON, neighbour's key).
+    adjusted: dict[tuple[str, ...], float]
     thread_counts: list[int]  # distinct torch thread counts of the usable runs
+    sweeps: list[StrengthSweep] = field(default_factory=list)
+    versus: dict[tuple[str, str, str], Comparison] = field(default_factory=dict)
+    learning: dict[str, Learning] = field(default_factory=dict)  # by group key, where known
 
     @property
     def groups(self) -> list[Group]:
         return [g for section in self.sections for g in section.groups]
 
-    def survives(self, key: tuple[str, str]) -> bool:
+    def survives(self, key: tuple[str, ...]) -> bool:
         """The comparison's difference stands after Holm's adjustment over all of them."""
         return self.adjusted.get(key, 1.0) < FAMILY_ERROR
+
+    def learned(self, group: Group) -> bool:
+        """Better than the constant predictor, or not known to be worse (no record of it)."""
+        found = self.learning.get(group.key)
+        return found is None or found.learned
+
+    def section_of(self, group: Group) -> Section:
+        return next(s for s in self.sections if group in s.groups)
 
 
 def _section(dataset: str, groups: list[Group]) -> Section:
@@ -173,8 +208,8 @@ def _section(dataset: str, groups: list[Group]) -> Section:
     keys = sorted({k for g in finished for k in g.settings})
     varying = [k for k in keys if len({repr(g.settings.get(k)) for g in finished}) > 1]
     shared = {k: finished[0].settings[k] for k in keys if k not in varying}
-    regularizer_keys = config_keys(_recorded(r for g in groups for r in g.runs))
-    context_keys = [k for k in varying if k not in regularizer_keys]
+    recorded = _recorded(r for g in groups for r in g.runs)
+    context_keys = [k for k in varying if not is_regularizer_key(k, recorded)]
     strata: dict[str, Stratum] = {}
     for group in groups:
         context = {k: group.settings.get(k) for k in context_keys}
@@ -234,11 +269,17 @@ def _parsed_overrides(run: Run) -> list[tuple[str, Any]]:
 
 
 def _choose_baselines(sections: list[Section], baseline: list[str] | None) -> None:
-    wanted = _parsed(baseline) if baseline else None
+    named_none = baseline == [UNREGULARIZED]  # the default, named as the tables name it
+    wanted = _parsed(baseline) if baseline and not named_none else None
     found = False
     for stratum in (s for section in sections for s in section.strata):
         usable = [g for g in stratum.groups if g.usable]
-        if wanted is not None:
+        if named_none:
+            named = [g for g in usable if not g.reg]
+            stratum.baseline = named[0] if named else None
+            stratum.baseline_reason = "the unregularized configuration" if named else ""
+            found = found or bool(named)
+        elif wanted is not None:
             named = [g for g in usable if _matches(g, wanted)]
             stratum.baseline = named[0] if named else None
             stratum.baseline_reason = "named with --baseline" if named else ""
@@ -251,7 +292,7 @@ def _choose_baselines(sections: list[Section], baseline: list[str] | None) -> No
         elif usable:
             stratum.baseline = usable[0]
             stratum.baseline_reason = "no unregularized configuration: the best by validation loss"
-    if wanted is not None and not found:
+    if (wanted is not None or named_none) and not found:
         keys = "; ".join(g.label for section in sections for g in section.groups)
         raise ReportError(
             f"--baseline {' '.join(baseline or [])} matches no configuration with finished "
@@ -283,7 +324,23 @@ def build_report(runs: list[Run], baseline: list[str] | None = None) -> Report:
                             [theirs[s] for s in seeds],
                             section.higher_is_better(number),
                         )
-    tested = [k for k, c in comparisons.items() if c.p_value is not None]
-    adjusted = dict(zip(tested, holm([comparisons[k].p_value for k in tested]), strict=True))
+    sweeps = [sweep for section in sections for sweep in strength_sweeps(section)]
+    versus = _neighbour_comparisons(sweeps)
+    family = {**comparisons, **versus}
+    tested = [k for k, c in family.items() if c.p_value is not None]
+    adjusted = dict(zip(tested, holm([family[k].p_value for k in tested]), strict=True))
     threads = sorted({r.summary.get("num_threads") for r in runs if r.status in USABLE} - {None})
-    return Report(sections, comparisons, adjusted, threads)
+    learned = {g.key: found for s in sections for g in s.groups if (found := learning(g))}
+    return Report(sections, comparisons, adjusted, threads, sweeps, versus, learned)
+
+
+def _neighbour_comparisons(
+    sweeps: list[StrengthSweep],
+) -> dict[tuple[str, str, str], Comparison]:
+    """Each regularizer's best strength against the strengths beside it, seed by seed."""
+    versus = {}
+    for sweep in sweeps:
+        for other in sweep.neighbours:
+            if (c := compare_groups(sweep.best, other)) is not None:
+                versus[sweep.best.key, SELECTED_ON, other.key] = c
+    return versus

@@ -6,25 +6,21 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 from typing import Any
 
-from lstm_overfit.report import COMPARED, Group, Report, Section, Stratum
+from lstm_overfit.report import COMPARED, Group, Report, Section
+from lstm_overfit.report_text import family_line, headline, warnings
 from lstm_overfit.run_folder import CSV, shown_in
-from lstm_overfit.runs import Run
+from lstm_overfit.runs import ReportError, Run, fmt_value
 from lstm_overfit.stats import (
     BOOTSTRAP_RESAMPLES,
-    FAMILY_ERROR,
     MIN_SEEDS_FOR_INTERVAL,
     Comparison,
+    t_half_width,
 )
 from lstm_overfit.storage import atomic_write_text
-
-
-def _number_name(section: Section, number: str) -> str:
-    if number == "test":
-        return f"the test {section.metric or 'metric'}"
-    return COMPARED[number][0]
 
 
 def _signed(x: float) -> str:
@@ -33,119 +29,26 @@ def _signed(x: float) -> str:
 
 def fmt_interval(c: Comparison, survives: bool = False) -> str:
     """The mean difference with its interval (* where it excludes zero, † where that holds
-    after Holm's adjustment), or its seed count where there are too few seeds for one."""
+    after Holm's adjustment), its seed count where there are too few seeds for one, or that
+    it is undefined."""
+    if not c.defined:
+        return "undefined"
     if c.low is None:
         return f"{_signed(c.mean)} (n={c.seeds})"
     marks = ("*" if c.excludes_zero else "") + ("†" if survives else "")
     return f"{_signed(c.mean)} [{_signed(c.low)}, {_signed(c.high)}]{marks}"
 
 
-def _where(stratum: Stratum) -> str:
-    return f" at {stratum.label}" if stratum.label else ""
-
-
-def _baseline_line(section: Section) -> str:
-    named = {(s.baseline.label, s.baseline_reason) for s in section.strata if s.baseline}
-    if not named:
-        return "Baseline: none has finished runs, so nothing is compared."
-    if len(section.strata) == 1:
-        ((label, reason),) = named
-        return f"Baseline: {label} ({reason})."
-    keys = ", ".join(section.context_keys)
-    missing = [s.label for s in section.strata if s.baseline is None]
-    text = (
-        f"Runs differ in {keys} besides the regularizers, so each configuration is compared "
-        f"only with the baseline of the same {keys}: "
-        + "; ".join(f"{label} ({reason})" for label, reason in sorted(named))
-        + "."
-    )
-    if missing:
-        text += f" Not compared (no baseline): {'; '.join(missing)}."
-    return text
-
-
-def _finding(report: Report, section: Section, stratum: Stratum, group: Group, number: str) -> str:
-    c = report.comparisons[group.key, number]
-    base = stratum.baseline
-    verb = "raises" if c.mean > 0 else "lowers"
-    unit = "" if number == "test" else f" {section.loss_unit}"
-    what = _number_name(section, number)
-    sure = f"better on {c.better} of {c.seeds} seeds"
-    if c.low is None:
-        return (
-            f"{group.label} {verb} {what} against {base.label}{_where(stratum)} by "
-            f"{_signed(c.mean)}{unit} on average, {sure} (too few seeds for an interval)."
-        )
-    p = report.adjusted[group.key, number]
-    return (
-        f"{group.label} {verb} {what} against {base.label}{_where(stratum)}: "
-        f"{_signed(c.mean)} [{_signed(c.low)}, {_signed(c.high)}]{unit}, {sure} "
-        f"(Holm-adjusted p = {p:.2g})."
-    )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def family_line(report: Report) -> str:
-    """How many comparisons the report makes and how many findings survive Holm."""
-    tested = len(report.adjusted)
-    if not tested:
-        return ""
-    held = [k for k in report.adjusted if report.survives(k)]
-    better = 0
-    for key in held:
-        section = next(s for s in report.sections if any(g.key == key[0] for g in s.groups))
-        c = report.comparisons[key]
-        better += (c.mean > 0) == section.higher_is_better(key[1])
-    return (
-        f"{tested} comparisons with a 95% interval; with Holm's adjustment over all of them "
-        f"(a {FAMILY_ERROR:.0%} chance of any false finding), {len(held)} hold: "
-        f"{_count(better, 'improvement')} and {_count(len(held) - better, 'harm')}, marked † "
-        "in the table."
-    )
-
-
-def headline(report: Report, section: Section) -> list[str]:
-    """The baseline, then one sentence per compared number: the largest improvement that
-    holds after Holm's adjustment, or that none does."""
-    lines = [_baseline_line(section)]
-    strata = [s for s in section.strata if s.baseline is not None and len(s.groups) > 1]
-    if not strata:
-        return lines
-    for number in COMPARED:
-        sign = 1 if section.higher_is_better(number) else -1
-        found = [
-            (sign * report.comparisons[g.key, number].mean, s, g)
-            for s in strata
-            for g in s.groups
-            if (g.key, number) in report.comparisons
-        ]
-        if not found:
-            continue
-        held = [f for f in found if (f[2].key, number) in report.adjusted]
-        if held:  # intervals: only what survives the adjustment is stated
-            held = [f for f in held if report.survives((f[2].key, number))]
-        else:  # too few seeds for any interval: the largest mean change, said to be that
-            held = found
-        held = [f for f in held if f[0] > 0]
-        what = _number_name(section, number)
-        if not held:
-            bases = sorted({s.baseline.label for s in strata})
-            lines.append(
-                f"No configuration improves {what} against {' or '.join(bases)} "
-                "distinguishably once adjusted for the number of comparisons."
-            )
-            continue
-        _, stratum, group = max(held, key=lambda f: f[0])
-        lines.append(_finding(report, section, stratum, group, number))
-    return lines
-
-
-def _mean_sd(group: Group, number: str) -> str:
+def _mean_interval(group: Group, number: str) -> str:
+    """The mean over seeds ± half its 95% t interval (the mean alone below 3 seeds)."""
     stats = group.stats(number)
-    return "-" if stats is None else f"{stats[0]:.4g} ± {stats[1]:.2g}"
+    if stats is None:
+        return "-"
+    mean, std, n = stats
+    if not math.isfinite(mean):
+        return "undefined"
+    half = t_half_width(std, n)
+    return f"{mean:.4g}" if half is None else f"{mean:.4g} ± {half:.2g}"
 
 
 def table_rows(report: Report, section: Section) -> list[dict[str, str]]:
@@ -156,16 +59,17 @@ def table_rows(report: Report, section: Section) -> list[dict[str, str]]:
         for group in stratum.groups:
             row = {k: str(v) for k, v in stratum.context.items()}
             row |= {
-                "configuration": group.label,
+                "configuration": group.label
+                + ("" if report.learned(group) else " (did not learn)"),
                 "runs": group.statuses(),
                 "n": str(len(group.usable)),
-                "best val loss": _mean_sd(group, "best_val_loss"),
-                "final val loss": _mean_sd(group, "final_val_loss"),
-                "gap at best": _mean_sd(group, "gap_at_best"),
-                f"test {section.metric or 'metric'}": _mean_sd(group, "test"),
+                "best val loss": _mean_interval(group, "best_val_loss"),
+                "final val loss": _mean_interval(group, "final_val_loss"),
+                "gap at best": _mean_interval(group, "gap_at_best"),
+                f"test {section.metric or 'metric'}": _mean_interval(group, "test"),
             }
             if group.by_seed("final_train_acc_flipped"):
-                row["flipped memorized"] = _mean_sd(group, "final_train_acc_flipped")
+                row["flipped memorized"] = _mean_interval(group, "final_train_acc_flipped")
             for number in COMPARED:
                 key = (group.key, number)
                 c = report.comparisons.get(key)
@@ -178,23 +82,38 @@ def table_rows(report: Report, section: Section) -> list[dict[str, str]]:
     return rows
 
 
-def warnings(report: Report) -> list[str]:
-    """What makes the comparison less than it seems: mixed thread counts, repeated seeds."""
-    found = []
-    if len(report.thread_counts) > 1:
-        counts = ", ".join(map(str, report.thread_counts))
-        found.append(
-            f"warning: these runs used different torch thread counts ({counts}); the same "
-            "config and seed give different numbers at different thread counts"
-        )
-    for group in report.groups:
-        if seeds := group.repeated_seeds:
-            found.append(
-                f"warning: {group.label} has more than one finished run with seed "
-                f"{', '.join(map(str, seeds))}; only the last of each is counted (report "
-                "one sweep, or remove the repeated runs)"
-            )
-    return found
+# The numbers a terminal of 80 columns shows: the one strengths are chosen by, and the test.
+NARROW = ("best_val_loss", "test")
+
+
+def narrow_rows(report: Report, section: Section) -> list[dict[str, str]]:
+    """The table for a terminal of 80 columns: what sets the stratum apart (by the last part
+    of its key), the configuration, its seeds, and the paired differences from the baseline
+    in the best validation loss and the test metric as mean ± half the 95% interval."""
+    rows = []
+    for stratum in section.strata:
+        for group in stratum.groups:
+            row = {k.rsplit(".", 1)[-1]: fmt_value(v) for k, v in stratum.context.items()}
+            mark = "" if report.learned(group) else " (did not learn)"
+            row |= {"configuration": group.label + mark, "n": str(len(group.usable))}
+            for number in NARROW:
+                column = COMPARED[number][1] + (f" {section.metric}" if number == "test" else "")
+                c = report.comparisons.get((group.key, number))
+                if group is stratum.baseline:
+                    row[column] = "baseline"
+                else:
+                    row[column] = _plus_minus(c, report.survives((group.key, number)))
+            rows.append(row)
+    return rows
+
+
+def _plus_minus(c: Comparison | None, survives: bool) -> str:
+    if c is None:
+        return "-"
+    if not c.defined or c.low is None:
+        return fmt_interval(c)
+    marks = ("*" if c.excludes_zero else "") + ("†" if survives else "")
+    return f"{_signed(c.mean)} ±{(c.high - c.low) / 2:.2g}{marks}"
 
 
 def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
@@ -217,11 +136,13 @@ def report_markdown(report: Report) -> str:
         lines += [f"**{warning}**", ""]
     seeds = [c.seeds for c in report.comparisons.values()]
     lines += [
-        "Mean ± std over the n usable runs (completed or stopped early) of each "
-        "configuration, sorted by best validation loss. Δ columns: the mean paired "
-        "difference from the baseline over the seeds both have (negative: lower), with its "
+        "Mean ± half its 95% Student t interval over the n usable runs (completed or "
+        "stopped early) of each configuration, sorted by best validation loss. Δ columns: "
+        "the mean paired difference from the baseline over the seeds both have (negative: "
+        "lower), with its "
         "95% Student t interval; * marks an interval that excludes zero, † a difference that "
-        "still holds after Holm's adjustment over all the comparisons."
+        "still holds after Holm's adjustment over all the comparisons; undefined, a "
+        "difference over a value that is not a finite number (a diverged loss)."
         + (
             f" With fewer than {MIN_SEEDS_FOR_INTERVAL} seeds no interval is given: it would "
             "not mean anything."
@@ -284,6 +205,12 @@ def _csv_row(run: Run, section: Section, group: Group, varying: list[str]) -> di
     return row
 
 
+def report_folder(path: Path) -> Path:
+    """What `report PATH` reads: a run's folder for a file in it (RUN/summary.json), else
+    the path as given."""
+    return path.parent if path.is_file() else path
+
+
 def write_report(report: Report, out: Path) -> list[str]:
     """Write summary.csv, report.md and the plots into `out`; return the names written.
 
@@ -292,13 +219,20 @@ def write_report(report: Report, out: Path) -> list[str]:
     """
     from lstm_overfit import report_plots
 
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "summary.csv", summary_csv(report))
+    try:  # the first files written: a folder that takes none fails here, before any is
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "summary.csv", summary_csv(report))
+    except OSError as err:
+        raise ReportError(
+            f"{out}: cannot write the report there ({err.strerror or err}); choose a folder "
+            "you can write to with --out DIR"
+        ) from None
     atomic_write_text(out / "report.md", report_markdown(report))
     written = ["summary.csv", "report.md"]
     several = len(report.sections) > 1
     for section in report.sections:
-        written += report_plots.plot_section(section, out, f"{section.dataset}_" if several else "")
+        prefix = f"{section.dataset}_" if several else ""
+        written += report_plots.plot_section(report, section, out, prefix)
     for stale in report_plots.existing_plots(out):
         if stale.name not in written:
             stale.unlink()

@@ -1,12 +1,15 @@
 """A report's pictures, each readable alone: titled with data set, model, epochs and what
-varies, axes named by their config keys, error bars that say what they are, legends beside
-the lines rather than on them, and one meaning per colour in each figure.
+varies, axes named by their config keys, and saying what they draw. Colour means the same
+in all of them: a hue per regularizer (grey for none), shaded light to dark from weak to
+strong; uncertainty is the 95% t interval of the mean over seeds everywhere, as in the text.
 
-- curves_overlay.png: validation loss and gap per epoch, each configuration's mean over seeds;
+- curves_overlay.png: validation loss and gap per epoch, a pair of panels per regularizer,
+  each configuration's mean over seeds with its interval as a band;
 - val_loss_vs_strength.png, gap_vs_strength.png: one panel per regularizer's knob;
 - vs_KEY.png: best validation loss and gap against any other swept number (training-set
   size, model size...), one line per regularizer setting;
-- gap_heatmap_KEY1_KEY2.png: the gap over two swept numbers that form a grid.
+- gap_heatmap_KEY1_KEY2.png: the gap over two swept numbers that form a grid, as the
+  difference from each cell's baseline on a scale centred on zero.
 """
 
 from __future__ import annotations
@@ -17,8 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.plots import pyplot, save
-from lstm_overfit.report import Group, Section
+from lstm_overfit.report import Group, Report, Section
+from lstm_overfit.report_colours import (
+    UNREGULARIZED_COLOUR,
+    family,
+    family_colours,
+    group_colours,
+    shades,
+    strength_order,
+)
+from lstm_overfit.report_heatmap import compared_panels, grids, plot_heatmap
 from lstm_overfit.runs import fmt_value, is_number
+from lstm_overfit.stats import MIN_SEEDS_FOR_INTERVAL, t_half_width
 
 STRENGTH_PLOTS = ("val_loss_vs_strength.png", "gap_vs_strength.png")
 # Every name a report's plots may have, after an optional data-set prefix.
@@ -30,12 +43,14 @@ def existing_plots(out: Path) -> set[Path]:
     return {path for pattern in PLOT_PATTERNS for path in out.glob(pattern)}
 
 
-def plot_section(section: Section, out: Path, prefix: str = "") -> list[str]:
+def plot_section(report: Report, section: Section, out: Path, prefix: str = "") -> list[str]:
     """Every plot that the section's runs support; returns the files written."""
     if not any(g.usable for g in section.groups):
         return []
-    written = [f"{prefix}curves_overlay.png"]
-    plot_overlay(section, out / written[0])
+    written = []
+    if any(r.metrics() for g in section.groups for r in g.usable):  # none before an epoch
+        written.append(f"{prefix}curves_overlay.png")
+        plot_overlay(section, out / written[0])
     if _strength_panels(section):
         for name in STRENGTH_PLOTS:
             plot_strengths(section, name, out / f"{prefix}{name}")
@@ -45,84 +60,115 @@ def plot_section(section: Section, out: Path, prefix: str = "") -> list[str]:
             written.append(f"{prefix}vs_{key}.png")
             plot_against(section, key, out / written[-1])
     for a, b in itertools.combinations(_numeric_keys(section), 2):
-        if panels := _grids(section, a, b):
+        if panels := compared_panels(report, grids(section, a, b)):
             written.append(f"{prefix}gap_heatmap_{a}_{b}.png")
-            plot_heatmap(section, a, b, panels, out / written[-1])
+            plot_heatmap(report, section, a, b, panels, out / written[-1])
     return written
 
 
-def colours(n: int) -> list[Any]:
-    """n colours no two alike: matplotlib's ten, its twenty, or a sample of a wide map."""
-    plt = pyplot()
-    if n <= 10:
-        return [f"C{i}" for i in range(n)]
-    if n <= 20:
-        return [plt.get_cmap("tab20")(i) for i in range(n)]
-    cmap = plt.get_cmap("turbo")
-    return [cmap(i / (n - 1)) for i in range(n)]
-
-
-def _legend_beside(ax: Any, title: str | None = None) -> None:
-    ax.legend(fontsize="small", title=title, loc="upper left", bbox_to_anchor=(1.02, 1))
-
-
-def _label(section: Section, group: Group) -> str:
-    """The configuration and, where the section has strata, what sets its stratum apart."""
+def _label(section: Section, group: Group, short: bool = False) -> str:
+    """The configuration (its strength alone where the panel names the regularizer) and,
+    where the section has strata, what sets its stratum apart."""
     context = " ".join(f"{k}={fmt_value(group.settings.get(k))}" for k in section.context_keys)
+    if short and len(group.reg) == 1:
+        return f"{fmt_value(next(iter(group.reg.values())))} {context}".strip()
     return f"{group.label} {context}".strip()
 
 
-def _band(curves: list[list[float]]) -> tuple[list[float], list[float], list[float]]:
-    """Mean, min and max over the seeds' curves, epoch by epoch (the shortest's length)."""
+def _interval_band(curves: list[list[float]]) -> tuple[list[float], list[float] | None]:
+    """Mean over the seeds' curves epoch by epoch (the shortest's length), and the half width
+    of its 95% t interval (None below 3 seeds)."""
     length = min(len(c) for c in curves)
     columns = [[c[i] for c in curves] for i in range(length)]
-    return (
-        [statistics.fmean(v) for v in columns],
-        [min(v) for v in columns],
-        [max(v) for v in columns],
-    )
+    means = [statistics.fmean(v) for v in columns]
+    if len(curves) < MIN_SEEDS_FOR_INTERVAL:
+        return means, None
+    return means, [t_half_width(statistics.stdev(v), len(v)) for v in columns]
 
 
 def plot_overlay(section: Section, path: Path) -> None:
-    """Each configuration's validation loss and gap per epoch: the mean over seeds, the band
-    from the lowest to the highest seed."""
+    """Validation loss and gap per epoch, one pair of panels per regularizer (the
+    unregularized configuration in grey in each): each configuration's mean over seeds in its
+    regularizer's hue, shaded by strength, with the 95% t interval of the mean as a band."""
     from matplotlib.ticker import MaxNLocator
 
     plt = pyplot()
-    drawn = [
-        (g, runs) for g in section.groups if (runs := [m for r in g.usable if (m := r.metrics())])
-    ]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-    for (group, runs), colour in zip(drawn, colours(len(drawn)), strict=True):
-        for ax, key in ((top, "val_loss"), (bottom, "gap")):
-            mean, low, high = _band([[row[key] for row in rows] for rows in runs])
-            epochs = range(1, len(mean) + 1)
-            label = f"{_label(section, group)[:60]} (n={len(runs)})"
-            ax.plot(epochs, mean, color=colour, label=label)
-            if len(runs) > 1:
-                ax.fill_between(epochs, low, high, color=colour, alpha=0.12)
-    top.set_ylabel(f"validation loss ({section.loss_unit})")
-    top.set_title(
-        f"{section.title}\nmean over seeds; bands from the lowest to the highest seed",
-        fontsize="medium",
+    curves = {
+        g.key: runs for g in section.groups if (runs := [m for r in g.usable if (m := r.metrics())])
+    }
+    drawn = [g for g in section.groups if g.key in curves]
+    names = sorted({family(g) for g in drawn if g.reg}) or sorted({family(g) for g in drawn})
+    reference = [g for g in drawn if not g.reg]
+    colour = group_colours(section)
+    columns = min(len(names), 3)
+    rows = -(-len(names) // columns)
+    fig, grid = plt.subplots(
+        2 * rows,
+        columns,
+        figsize=(4.8 * columns + 0.6, 5.4 * rows + 1.0),
+        sharex=True,
+        squeeze=False,
     )
-    _legend_beside(top, "configuration (seeds)")
-    bottom.set_ylabel("gap (validation - training loss)")
-    bottom.axhline(0, color="black", linewidth=0.6)
-    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
-    bottom.set_xlabel("epoch")
+    for unused in range(len(names), rows * columns):
+        grid[2 * (unused // columns)][unused % columns].set_visible(False)
+        grid[2 * (unused // columns) + 1][unused % columns].set_visible(False)
+    for i, name in enumerate(names):
+        top, bottom = (
+            grid[2 * (i // columns)][i % columns],
+            grid[2 * (i // columns) + 1][i % columns],
+        )
+        mine = [g for g in drawn if family(g) == name]
+        others = [g for g in reference if g not in mine]
+        for group in [*others, *sorted(mine, key=lambda g: strength_order(section, g))]:
+            own = group in mine
+            runs = curves[group.key]
+            for ax, key in ((top, "val_loss"), (bottom, "gap")):
+                mean, half = _interval_band([[row[key] for row in rows_] for rows_ in runs])
+                epochs = range(1, len(mean) + 1)
+                label = f"{_label(section, group, short=own)} (n={len(runs)})"
+                ax.plot(
+                    epochs,
+                    mean,
+                    color=colour[group.key],
+                    linewidth=1.6 if own else 0.9,
+                    label=label,
+                )
+                if half is not None and own:
+                    low = [m - h for m, h in zip(mean, half, strict=True)]
+                    high = [m + h for m, h in zip(mean, half, strict=True)]
+                    ax.fill_between(epochs, low, high, color=colour[group.key], alpha=0.15)
+        top.set_title(name, fontsize="medium")
+        top.legend(fontsize="x-small", loc="best")
+        bottom.axhline(0, color="black", linewidth=0.6)
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if i + columns >= len(names):  # the lowest panel of its column
+            bottom.set_xlabel("epoch")
+            bottom.xaxis.set_tick_params(labelbottom=True)
+    for r in range(rows):
+        grid[2 * r][0].set_ylabel(f"validation loss ({section.loss_unit})")
+        grid[2 * r + 1][0].set_ylabel("gap (validation - training)")
+    fig.subplots_adjust(hspace=0.3)
+    fig.suptitle(
+        f"{section.title}\nmean over seeds per epoch; bands: the 95% t interval of the mean "
+        f"({MIN_SEEDS_FOR_INTERVAL} or more seeds); grey: the unregularized configuration",
+        fontsize="medium",
+        y=1.0,
+        va="bottom",  # above the panels' own titles, whatever the figure's height
+    )
     save(fig, path)
 
 
 def _stats_line(
     groups: list[Group], x_of: Any, number: str
-) -> list[tuple[float, float, float, int]]:
-    """(x, mean, std, n) of `number` for each group, in order of x."""
+) -> list[tuple[float, float, float | None, int]]:
+    """(x, mean, half width of its 95% t interval or None, n) of `number` for each group,
+    in order of x."""
     points = []
     for group in groups:
         if (stats := group.stats(number)) is not None:
-            points.append((x_of(group), *stats))
-    return sorted(points)
+            mean, std, n = stats
+            points.append((x_of(group), mean, t_half_width(std, n), n))
+    return sorted(points, key=lambda p: p[0])
 
 
 def _set_x(ax: Any, key: str, xs: list[float]) -> None:
@@ -136,8 +182,9 @@ def _set_x(ax: Any, key: str, xs: list[float]) -> None:
 
 
 def _errorbars(ax: Any, points: list, **style: Any) -> None:
-    xs, ys, errs, _ = zip(*points, strict=True)
-    ax.errorbar(xs, ys, yerr=errs, capsize=3, **style)
+    xs, ys, halves, _ = zip(*points, strict=True)
+    errors = [h if h is not None else 0.0 for h in halves]
+    ax.errorbar(xs, ys, yerr=errors if any(errors) else None, capsize=3, **style)
 
 
 def _strength_panels(section: Section) -> dict[str, list[Group]]:
@@ -152,48 +199,52 @@ def _strength_panels(section: Section) -> dict[str, list[Group]]:
 
 
 # What each plot against strength draws: its y label, and the two numbers with their names,
-# marker and line style (the style says which number; colour says which stratum, if any).
+# marker, size and line style (the style says which number; the hue which regularizer, the
+# shade which stratum). The second is drawn small and hollow over the first, so both show
+# where they coincide (the best epoch is the last).
 STRENGTH_NUMBERS = {
     "val_loss_vs_strength.png": (
         "validation loss",
-        {"best_val_loss": ("best", "o", "-"), "final_val_loss": ("last epoch", "s", "--")},
+        {
+            "best_val_loss": ("best", "o", 9, "-"),
+            "final_val_loss": ("last epoch", "s", 4.5, "--"),
+        },
     ),
     "gap_vs_strength.png": (
         "validation - training loss",
         {
-            "gap_at_best": ("gap at the best epoch", "o", "-"),
-            "max_gap": ("largest gap over epochs", "s", "--"),
+            "gap_at_best": ("gap at the best epoch", "o", 9, "-"),
+            "max_gap": ("largest gap over epochs", "s", 4.5, "--"),
         },
     ),
 }
 
 
 def plot_strengths(section: Section, name: str, path: Path) -> None:
-    """One panel per knob: each number's mean against strength, error bars of one standard
-    deviation over the seeds, the stratum's baseline as a horizontal line in its colour."""
+    """One panel per knob in its regularizer's hue: each number's mean against strength with
+    the 95% t interval of the mean as error bars, the stratum's baseline as a horizontal line
+    with its interval as a band."""
     plt = pyplot()
     ylabel, numbers = STRENGTH_NUMBERS[name]
     panels = _strength_panels(section)
     strata = [s for s in section.strata if any(g in s.groups for gs in panels.values() for g in gs)]
-    several = len(strata) > 1
     columns = min(len(panels), 4)
     rows = -(-len(panels) // columns)
     fig, grid = plt.subplots(
-        rows, columns, figsize=(4.2 * columns + 2.5, 3.6 * rows + 0.8), sharey=True, squeeze=False
+        rows, columns, figsize=(4.4 * columns + 0.6, 3.8 * rows + 1.0), sharey=True, squeeze=False
     )
     axes = grid.flatten()
     for unused in axes[len(panels) :]:
         unused.set_visible(False)
-    number_colours = dict(zip(numbers, colours(len(numbers)), strict=True))
-    stratum_colours = dict(zip(range(len(strata)), colours(len(strata)), strict=True))
+    hue = family_colours(section)
     seeds: set[int] = set()
     for ax, (knob, groups) in zip(axes, panels.items(), strict=False):
         xs = []
-        for i, stratum in enumerate(strata):
+        stratum_shades = shades(hue[family(groups[0])], len(strata))
+        for stratum, colour in zip(strata, stratum_shades, strict=True):
             mine = [g for g in groups if g in stratum.groups]
-            for number, (what, marker, style) in numbers.items():
-                colour = stratum_colours[i] if several else number_colours[number]
-                where = f"{stratum.label}: " if several else ""
+            where = f"{stratum.label}: " if len(strata) > 1 else ""
+            for number, (what, marker, size, style) in numbers.items():
                 if points := _stats_line(mine, lambda g, k=knob: g.reg[k], number):
                     xs += [p[0] for p in points]
                     seeds |= {p[3] for p in points}
@@ -201,32 +252,46 @@ def plot_strengths(section: Section, name: str, path: Path) -> None:
                         ax,
                         points,
                         marker=marker,
+                        markersize=size,
                         linestyle=style,
                         color=colour,
                         markerfacecolor="white" if style == "--" else colour,
+                        zorder=3 if style == "--" else 2,
                         label=f"{where}{what}",
                     )
                 base = stratum.baseline
-                if base is not None and (stats := base.stats(number)):
+                if base is not None and mine and (stats := base.stats(number)):
                     ax.axhline(
                         stats[0],
-                        color=colour,
+                        color=UNREGULARIZED_COLOUR,
                         linestyle=style,
                         linewidth=0.8,
-                        alpha=0.6,
                         label=f"{where}{what}, {base.label}",
                     )
+                    if (half := t_half_width(stats[1], stats[2])) is not None:
+                        ax.axhspan(
+                            stats[0] - half, stats[0] + half, color=UNREGULARIZED_COLOUR, alpha=0.08
+                        )
         _set_x(ax, knob, xs)
+        ax.set_title(knob, fontsize="medium")
+    # One legend, beside the first row: the styles are the same in every panel.
+    grid[0][columns - 1].legend(
+        *axes[0].get_legend_handles_labels(),
+        fontsize="x-small",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+    )
     for row in grid:
         row[0].set_ylabel(f"{ylabel} ({section.loss_unit})")
     n = "-".join(map(str, sorted({min(seeds), max(seeds)}))) if seeds else "0"
+    fig.subplots_adjust(hspace=0.4)
     fig.suptitle(
-        f"{section.title}\nmean over {n} seeds per point; error bars ±1 std over them; thin "
-        "lines: the baseline",
+        f"{section.title}\nmean over {n} seeds per point; error bars: the 95% t interval of "
+        "the mean; grey lines and bands: the baseline and its interval",
         fontsize="medium",
+        y=1.0,
+        va="bottom",  # above the panels' own titles, whatever the figure's height
     )
-    _legend_beside(grid[0][-1])
-    fig.tight_layout()
     save(fig, path)
 
 
@@ -241,84 +306,39 @@ def _numeric_keys(section: Section) -> list[str]:
 
 def plot_against(section: Section, key: str, path: Path) -> None:
     """The best validation loss and the gap at the best epoch against a swept number, one
-    line per setting of everything else (the regularizer, other swept keys)."""
+    line per setting of everything else (the regularizer's hue, shaded by the rest), error
+    bars the 95% t interval of the mean."""
     plt = pyplot()
     lines: dict[str, list[Group]] = {}
-    for group in section.groups:
+    for group in sorted(section.groups, key=lambda g: strength_order(section, g)):
         rest = " ".join(
             f"{k}={fmt_value(group.settings.get(k))}" for k in section.context_keys if k != key
         )
         lines.setdefault(f"{group.label} {rest}".strip(), []).append(group)
+    hue = family_colours(section)
+    by_family: dict[str, list[str]] = {}
+    for label, groups in lines.items():
+        by_family.setdefault(family(groups[0]), []).append(label)
+    colour = {
+        label: shade
+        for name, labels in by_family.items()
+        for label, shade in zip(labels, shades(hue[name], len(labels)), strict=True)
+    }
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
     xs = [g.settings[key] for g in section.groups]
-    for (label, groups), colour in zip(lines.items(), colours(len(lines)), strict=True):
+    for label, groups in lines.items():
         for ax, number in ((top, "best_val_loss"), (bottom, "gap_at_best")):
             if points := _stats_line(groups, lambda g: g.settings[key], number):
                 n = min(p[3] for p in points)
-                _errorbars(ax, points, marker="o", color=colour, label=f"{label} (n={n})")
+                _errorbars(ax, points, marker="o", color=colour[label], label=f"{label} (n={n})")
     top.set_ylabel(f"best validation loss ({section.loss_unit})")
     bottom.set_ylabel("gap at the best epoch")
     top.set_title(
-        f"{section.title}\nmean over seeds; error bars ±1 std over the n seeds", fontsize="medium"
-    )
-    _legend_beside(top, "configuration (seeds)")
-    _set_x(bottom, key, xs)
-    save(fig, path)
-
-
-def _grids(section: Section, a: str, b: str) -> list[tuple[str, dict[tuple, Group]]]:
-    """The panels of a heatmap over keys a and b: for each setting of the other varying keys,
-    the groups by (a, b) where they fill a grid of at least 2x2 values."""
-    others = [k for k in section.varying if k not in (a, b)]
-    partitions: dict[str, dict[tuple, Group]] = {}
-    for group in section.groups:
-        if not group.usable:
-            continue
-        rest = " ".join(f"{k}={fmt_value(group.settings.get(k))}" for k in others)
-        partitions.setdefault(rest, {})[group.settings[a], group.settings[b]] = group
-    panels = []
-    for rest, cells in sorted(partitions.items()):
-        rows, columns = {x for x, _ in cells}, {y for _, y in cells}
-        if len(rows) > 1 and len(columns) > 1 and len(cells) == len(rows) * len(columns):
-            panels.append((rest, cells))
-    return panels
-
-
-def plot_heatmap(
-    section: Section, a: str, b: str, panels: list[tuple[str, dict[tuple, Group]]], path: Path
-) -> None:
-    """The mean gap at the best epoch over a grid of two swept numbers, one panel per
-    setting of the other varying keys, each cell written out with its seed count."""
-    import numpy as np
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels) + 1.5, 4.4), squeeze=False)
-    means = [s[0] for _, cells in panels for g in cells.values() if (s := g.stats("gap_at_best"))]
-    low, high = (min(means), max(means)) if means else (0.0, 1.0)
-    for ax, (rest, cells) in zip(axes[0], panels, strict=True):
-        xs, ys = sorted({x for x, _ in cells}), sorted({y for _, y in cells})
-        grid = np.full((len(ys), len(xs)), np.nan)
-        for (x, y), group in cells.items():
-            if (stats := group.stats("gap_at_best")) is not None:
-                grid[ys.index(y), xs.index(x)] = stats[0]
-                ax.text(
-                    xs.index(x),
-                    ys.index(y),
-                    f"{stats[0]:.3g}\nn={stats[2]}",
-                    ha="center",
-                    va="center",
-                    fontsize="small",
-                    color="white" if stats[0] > (low + high) / 2 else "black",
-                )
-        image = ax.imshow(grid, origin="lower", cmap="viridis", vmin=low, vmax=high)
-        ax.set_xticks(range(len(xs)), [fmt_value(x) for x in xs])
-        ax.set_yticks(range(len(ys)), [fmt_value(y) for y in ys])
-        ax.set_xlabel(a)
-        ax.set_ylabel(b)
-        ax.set_title(rest or "", fontsize="small")
-    fig.colorbar(image, ax=axes[0].tolist(), label=f"gap at the best epoch ({section.loss_unit})")
-    fig.suptitle(
-        f"{section.title}\nmean gap at the best epoch over the n seeds of each cell",
+        f"{section.title}\nmean over the n seeds; error bars: the 95% t interval of the mean",
         fontsize="medium",
     )
+    top.legend(
+        fontsize="small", title="configuration (seeds)", loc="upper left", bbox_to_anchor=(1.02, 1)
+    )
+    _set_x(bottom, key, xs)
     save(fig, path)

@@ -96,6 +96,11 @@ class RunSummary:
     bayes_test_loss: float | None = summary_number(
         None, "the Bayes predictor's test loss, where the data set knows it"
     )
+    constant_loss: float | None = summary_number(
+        None,
+        "the loss of the best constant predictor on the training split (class or token "
+        "frequencies, the mean): what a model that learned nothing scores",
+    )
     final_val_loss: float | None = summary_number(
         None,
         "the last epoch's validation loss",

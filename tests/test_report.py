@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +18,15 @@ from conftest import run_main, tiny_config
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from lstm_overfit import report_plots
+from lstm_overfit import report_heatmap, report_plots
 from lstm_overfit.config import Config, SyntheticData
 from lstm_overfit.console import print_report
 from lstm_overfit.fit import fit
 from lstm_overfit.report import build_report
 from lstm_overfit.report_files import headline, report_markdown, write_report
+from lstm_overfit.report_text import family_line
 from lstm_overfit.runs import find_runs
-from lstm_overfit.stats import holm, paired
+from lstm_overfit.stats import holm, paired, seeds_for_power
 
 
 def write_hydra(folder: Path, cfg: Any, overrides: list[str]) -> None:
@@ -114,15 +117,24 @@ def test_runs_group_over_seeds_against_the_unregularized_baseline(sweep: Path) -
     )
 
 
-def test_the_report_opens_with_one_sentence_per_number(sweep: Path, tmp_path: Path) -> None:
+def test_the_report_opens_with_its_headline(sweep: Path, tmp_path: Path) -> None:
     report = build_report(find_runs([sweep]))
     written = write_report(report, tmp_path)
     lines = (tmp_path / "report.md").read_text().splitlines()
     start = lines.index("Baseline: none (the unregularized configuration).")
     assert lines[start - 2].startswith("## synthetic · LSTM 1x16 · 2 epochs · varies: regularizer")
-    sentences = lines[start + 1 : start + 5]
-    assert all(" against none" in s for s in sentences), sentences
-    assert not any(" on none" in s for s in sentences)
+    # reg.l2=1 has one seed: nothing is said of it but how to add seeds.
+    assert lines[start + 1].startswith(
+        "Nothing is stated about 1 of the 2 configurations compared: they have 1 seed in "
+        "common with the baseline, and 3 are the least for an interval. Add seeds with "
+    )
+    # Whether these two-epoch runs learned varies by CPU: what follows may or may not
+    # compare them, but it ends with the strength and the recommendation, and never states
+    # anything of the one-seed configuration.
+    sentences = lines[start + 2 : lines.index("", start)]
+    assert sentences[-2].startswith("How strong, reg.l2: not stated: 0.1, 1 swept, some with 1")
+    assert sentences[-1].startswith("Recommended: not yet:")
+    assert not any(" on none" in s or "reg.l2=1 " in s for s in sentences)
     assert written == [
         "summary.csv",
         "report.md",
@@ -167,19 +179,85 @@ def test_values_are_matched_as_numbers_and_config_groups_as_typed(sweep: Path) -
 
 
 def test_a_baseline_that_matches_nothing_is_one_line(sweep: Path, tmp_path: Path) -> None:
-    for spec in (["reg.l2=7"], ["+reg=dropout"], ["reg.l2"]):
+    for spec, says in (
+        (["reg.l2=7"], "--baseline reg.l2=7 matches no configuration with finished runs"),
+        (["+reg=dropout"], "--baseline +reg=dropout matches no configuration"),
+        (["reg.l2"], "--baseline reg.l2: write it as KEY=VALUE"),
+    ):
         result = run_main("report", str(sweep), "--baseline", *spec, cwd=tmp_path)
         assert result.returncode == 2, spec
-        assert len(result.stderr.strip().splitlines()) == 1
-    assert "matches no configuration" in result.stderr or "KEY=VALUE" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, spec
+        assert says in result.stderr, spec
 
 
-def test_two_seeds_give_no_interval_and_say_so(tmp_path: Path) -> None:
+def test_the_baseline_none_is_the_tables_own_label(sweep: Path, tmp_path: Path) -> None:
+    named = build_report(find_runs([sweep]), ["none"])
+    assert report_markdown(named) == report_markdown(build_report(find_runs([sweep])))
+    regularized = [r for r in find_runs([sweep]) if "+reg=l2" in r.overrides]
+    result = run_main(
+        "report", *{str(r.folder) for r in regularized}, "--baseline", "none", cwd=tmp_path
+    )
+    assert result.returncode == 2 and "--baseline none matches no configuration" in result.stderr
+
+
+def test_below_three_seeds_nothing_is_stated_and_the_command_adds_seeds(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
     for seed in (0, 1):
-        fake_run(tmp_path, f"none-{seed}", seed, {}, 0.60 + seed / 100)
-        fake_run(tmp_path, f"l2-{seed}", seed, {"reg.l2": 0.1}, 0.50 + seed / 100)
-    text = report_markdown(build_report(find_runs([tmp_path])))
-    assert "too few seeds for an interval" in text and "(n=2)" in text
+        fake_run(sweep, f"none-{seed}", seed, {}, 0.60 + seed / 100)
+        for l2 in (0.1, 0.2):
+            fake_run(sweep, f"l2-{l2}-{seed}", seed, {"reg.l2": l2}, 0.40 + seed / 100)
+    task = ["+reg=[l2]", "reg.l2=0,0.1,0.2", "seed=0,1"]
+    (sweep / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "overrides": {"task": task, "hydra": []},
+                    "sweeper": {
+                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+                    },
+                }
+            }
+        )
+    )
+    report = build_report(find_runs([sweep]))
+    lines = headline(report, report.sections[0])
+    assert lines[1] == (
+        "Nothing is stated about the configurations: they have 2 seeds in common with the "
+        "baseline, and 3 are the least for an interval. Add seeds with `lstm-overfit train -m "
+        f"'+reg=[l2]' reg.l2=0,0.1,0.2 seed=0,1,2 resume={sweep}`."
+    )
+    # The terminal prints it as it is, brackets and all (not as markup).
+    console = Console(width=400, file=io.StringIO(), record=True)
+    print_report(report, ["report.md"], tmp_path, console)
+    assert f"'+reg=[l2]' reg.l2=0,0.1,0.2 seed=0,1,2 resume={sweep}`" in console.export_text()
+    # A search samples its values: more seed values do not extend it.
+    optuna = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    saved = yaml.safe_load((sweep / "multirun.yaml").read_text())
+    saved["hydra"]["sweeper"]["_target_"] = optuna
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(saved))
+    searched = build_report(find_runs([sweep]))
+    lines = headline(searched, searched.sections[0])
+    assert lines[1].endswith("Add seeds with each configuration's command with -m seed=0,1,2.")
+    # Not a word on which is better: no finding, no best strength, no recommendation.
+    assert not any(w in line for line in lines for w in ("lowers", "raises", "best at"))
+    assert lines[-2].startswith("How strong, reg.l2: not stated")
+    assert lines[-1].startswith("Recommended: not yet")
+    assert "(n=2)" in report_markdown(report)  # the table keeps the signed means
+
+
+def test_a_harm_that_holds_is_headlined_like_an_improvement(tmp_path: Path) -> None:
+    for seed in range(5):
+        fake_run(tmp_path, f"none-{seed}", seed, {}, 0.60, acc=0.80)
+        acc = 0.75 - seed / 1000
+        fake_run(tmp_path, f"l2-{seed}", seed, {"reg.l2": 0.1}, 0.60 - seed / 1e4, acc=acc)
+    report = build_report(find_runs([tmp_path]))
+    lines = headline(report, report.sections[0])
+    harm = next(line for line in lines if "test acc" in line and "harm" in line)
+    assert harm.startswith("reg.l2=0.1 lowers the test acc against none by 0.0520 [")
+    assert "better on 0 of 5 seeds: a harm (Holm-adjusted p = " in harm
+    assert "1 harm against a baseline hold" in report_markdown(report)
+    # Sentences carry a direction and a magnitude, never a negative number after "by".
+    assert not any(" by -" in line for line in lines)
 
 
 def test_runs_made_with_other_thread_counts_are_flagged(sweep: Path, tmp_path: Path) -> None:
@@ -211,8 +289,8 @@ def test_the_headline_and_the_table_share_one_sign_convention(tmp_path: Path) ->
     report = build_report(find_runs([tmp_path]))
     sentence = next(s for s in headline(report, report.sections[0]) if "final" in s)
     assert sentence.startswith(
-        "reg.dropout=0.5 lowers the final validation loss against none: "
-        "-0.5100 [-0.6094, -0.4106] nats, better on 3 of 3 seeds (Holm-adjusted p = "
+        "reg.dropout=0.5 lowers the final validation loss against none by "
+        "0.5100 [0.4106, 0.6094] nats, better on 3 of 3 seeds (Holm-adjusted p = "
     )
     assert "-0.5100 [-0.6094, -0.4106]*†" in report_markdown(report)
 
@@ -305,14 +383,23 @@ def test_holm_runs_over_every_comparison_and_the_headline_states_only_survivors(
     lines = headline(report, section)
     assert any(s.startswith("reg.dropout=0.5 lowers the best validation loss") for s in lines)
     assert not any(s.startswith("reg.l2=0.1") for s in lines)
-    assert "No configuration improves the test acc against none distinguishably" in "\n".join(lines)
+    assert (
+        "No configuration changes the gap at the best epoch or the test acc against none "
+        "distinguishably" in "\n".join(lines)
+    )
+    # The l2 change in test accuracy, +0.0213 over 4 seeds, and the seeds it would need to
+    # hold after the adjustment over 8 comparisons.
+    needed = seeds_for_power(test.mean, test.spread, 0.05 / 8)
+    assert "reg.l2=0.1 raising the test acc by 0.0213 [" in "\n".join(lines)
+    assert f"would need about {needed} seeds" in "\n".join(lines)
     text = report_markdown(report)
     assert "8 comparisons with a 95% interval" in text and "Holm" in text
 
 
 def captured_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    monkeypatch.setattr(report_plots, "save", lambda fig, path: figures.__setitem__(path.name, fig))
+    for module in (report_plots, report_heatmap):
+        monkeypatch.setattr(module, "save", lambda fig, path: figures.__setitem__(path.name, fig))
     return figures
 
 
@@ -321,24 +408,54 @@ def test_plots_read_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     for seed in (0, 1, 2):
         fake_run(tmp_path, f"none-{seed}", seed, {}, 0.6)
         for i, strength in enumerate((1e-4, 1e-3, 1e-2)):
-            fake_run(tmp_path, f"l2-{i}-{seed}", seed, {"reg.l2": strength}, 0.5)
+            fake_run(tmp_path, f"l2-{i}-{seed}", seed, {"reg.l2": strength}, 0.5 + seed / 100)
         for i, rate in enumerate((0.1, 0.3, 0.5, 0.7, 0.2, 0.4, 0.6, 0.8, 0.9)):
             fake_run(tmp_path, f"drop-{i}-{seed}", seed, {"reg.dropout": rate}, 0.55)
-    write_report(build_report(find_runs([tmp_path])), tmp_path / "out")
+    report = build_report(find_runs([tmp_path]))
+    write_report(report, tmp_path / "out")
     title = "synthetic · LSTM 2x200 · 40 epochs · varies: regularizer"
     gap = figures["gap_vs_strength.png"]
     assert gap._suptitle.get_text().startswith(title)
-    assert "error bars ±1 std over them" in gap._suptitle.get_text()
+    assert "error bars: the 95% t interval of the mean" in gap._suptitle.get_text()
     assert "3 seeds per point" in gap._suptitle.get_text()
     assert [ax.get_xlabel() for ax in gap.axes] == ["reg.dropout", "reg.l2"]
-    legend = [t.get_text() for t in gap.axes[-1].get_legend().get_texts()]
+    legend = [t.get_text() for t in gap.axes[1].get_legend().get_texts()]  # beside the row
     assert "largest gap over epochs" in legend and "gap at the best epoch" in legend
+    # Error bars are the 95% t interval of the mean: l2's best values are 0.50, 0.51, 0.52.
+    val = figures["val_loss_vs_strength.png"]
+    bars = [c for c in val.axes[1].collections if c.get_segments()]
+    (low, high) = bars[0].get_segments()[0][:, 1]
+    assert high - low == pytest.approx(2 * 4.302653 * 0.01 / 3**0.5, rel=1e-4)
+    # The best and the last epoch coincide here (final = best + 0.2 is not equal; make the
+    # markers differ in size and face so that one never hides the other).
+    best, last = (line for line in val.axes[1].get_lines() if line.get_marker() in "os")
+    assert best.get_markersize() > last.get_markersize() and last.get_markerfacecolor() == "white"
+    # The overlay: a pair of panels per regularizer, none in grey in each; within a panel
+    # one hue, lighter for weaker.
     overlay = figures["curves_overlay.png"]
-    assert overlay.axes[0].get_title().startswith(title)
-    colours = [line.get_color() for line in overlay.axes[0].get_lines()]
-    assert len(colours) == 13 and len({str(c) for c in colours}) == 13  # one per configuration
-    # The legend stands beside the axes, not on the lines.
-    assert overlay.axes[0].get_legend().get_bbox_to_anchor().x0 > overlay.axes[0].bbox.x1
+    assert overlay._suptitle.get_text().startswith(title)
+    assert "bands: the 95% t interval of the mean" in overlay._suptitle.get_text()
+    panels = [ax for ax in overlay.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["reg.dropout", "reg.l2"]
+    l2 = {line.get_label(): line.get_color() for line in panels[1].get_lines()}
+    assert list(l2) == ["none (n=3)", "0.0001 (n=3)", "0.001 (n=3)", "0.01 (n=3)"]
+    weak, middle, strong = (sum(l2[k]) for k in list(l2)[1:])
+    assert weak > middle > strong  # lighter (nearer white) for weaker
+    assert len(panels[0].get_lines()) == 10  # nine rates and none
+
+
+def test_the_report_draws_without_a_warning(tmp_path: Path) -> None:
+    for seed in (0, 1, 2):
+        for size in (500, 1000):
+            fake_run(tmp_path, f"none-{size}-{seed}", seed, {"dataset.num_train": size}, 0.6)
+            for rate in (0.2, 0.5):
+                settings = {"dataset.num_train": size, "reg.dropout": rate}
+                fake_run(tmp_path, f"d{rate}-{size}-{seed}", seed, settings, 0.5, gap=rate)
+    report = build_report(find_runs([tmp_path]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = write_report(report, tmp_path / "out")
+    assert "gap_heatmap_dataset.num_train_reg.dropout.png" in written
 
 
 def test_learning_curves_and_capacity_get_plots_and_a_heatmap(
@@ -363,16 +480,27 @@ def test_learning_curves_and_capacity_get_plots_and_a_heatmap(
     assert learning.axes[-1].get_xlabel() == "dataset.num_train"
     legend = [t.get_text() for t in learning.axes[0].get_legend().get_texts()]
     assert "reg.dropout=0.5 model.hidden_size=128 (n=3)" in legend
-    # Two numeric keys on a grid: num_train x hidden_size (a panel per dropout setting), and
-    # each against the dropout rate.
+    # The overlay's lines in numeric order of the training-set size (500 before 1000).
+    overlay = [ax for ax in figures["curves_overlay.png"].axes if ax.get_title()][0]
+    sizes = [line.get_label().split()[1] for line in overlay.get_lines()][-6:]
+    assert sizes == [f"dataset.num_train={n}" for n in (500, 500, 1000, 1000, 2000, 2000)]
+    # Two numeric keys on a grid: num_train x hidden_size, a panel per dropout setting where
+    # something is compared (without dropout every cell is its own baseline: no panel), and
+    # each against the dropout rate. Cells hold the paired difference from the baseline.
     heatmap = "gap_heatmap_dataset.num_train_model.hidden_size.png"
     assert heatmap in written
     panels = [ax for ax in figures[heatmap].axes if ax.get_images()]
-    assert [ax.get_title() for ax in panels] == ["reg.dropout=0", "reg.dropout=0.5"]
+    assert [ax.get_title() for ax in panels] == ["reg.dropout=0.5"]
     image = panels[0].get_images()[0].get_array()
     assert image.shape == (2, 3)  # hidden sizes x training sizes
-    assert image[0, 0] == pytest.approx(1000 / 500 * 32 / 64)  # the smallest, no dropout
-    assert image[1, 2] == pytest.approx(1000 / 2000 * 128 / 64)
+    assert image[0, 0] == pytest.approx(-0.5 * 1000 / 500 * 32 / 64)  # halved by dropout
+    assert image[1, 2] == pytest.approx(-0.5 * 1000 / 2000 * 128 / 64)
+    # Centred on the baseline: a diverging scale symmetric about zero.
+    low, high = panels[0].get_images()[0].get_clim()
+    assert low == -high
+    by_dropout = figures["gap_heatmap_dataset.num_train_reg.dropout.png"]
+    texts = [t.get_text() for ax in by_dropout.axes for t in ax.texts]
+    assert any(t.startswith("baseline\n") for t in texts)
 
 
 def test_a_seeds_only_report_has_no_plots_against_strength(tmp_path: Path) -> None:
@@ -389,13 +517,22 @@ def test_a_seeds_only_report_has_no_plots_against_strength(tmp_path: Path) -> No
 
 
 def test_the_terminal_table_fits_80_columns(sweep: Path, tmp_path: Path) -> None:
-    report = build_report(find_runs([sweep]))
-    console = Console(width=80, file=io.StringIO(), record=True)
-    print_report(report, ["report.md"], tmp_path, console)
-    lines = console.export_text().splitlines()
-    assert max(len(line) for line in lines) <= 80
-    table = [line for line in lines if "│" in line]
-    assert len(table) <= 2 * 6  # one line per configuration, or two at the most
+    for seed in (0, 1, 2):  # strata, a stacked label, a long metric name
+        for size in (500, 4000):
+            for reg in ({}, {"reg.dropout": 0.5}, {"reg.locked_dropout": 0.5, "reg.l2": 1e-4}):
+                settings = {"dataset.num_train": size, **reg}
+                fake_run(tmp_path / "runs", f"{size}-{len(reg)}-{seed}", seed, settings, 0.5)
+    for report in (build_report(find_runs([sweep])), build_report(find_runs([tmp_path]))):
+        console = Console(width=80, file=io.StringIO(), record=True)
+        print_report(report, ["report.md"], tmp_path, console)
+        lines = console.export_text().splitlines()
+        assert max(len(line) for line in lines) <= 80
+        table = [line for line in lines if "│" in line or "┃" in line]
+        header = next(line for line in table if "┃" in line)
+        assert "configuration" in header and "Δ best val" in header and "Δ test acc" in header
+        rows = len(report.groups)
+        assert len(table) <= 2 * rows + 1, table  # one line per configuration, or two
+    assert any(line.startswith("│ 4000      │ reg.l2=0.0001") for line in table)
 
 
 def test_report_command(sweep: Path, tmp_path: Path) -> None:
@@ -441,3 +578,141 @@ def test_a_runs_curves_show_best_epoch_and_onset_apart_when_they_coincide(
     assert (
         best.get_transform().transform((2, 0.6))[1] != onset.get_transform().transform((2, 0.6))[1]
     )
+
+
+def test_how_strong_names_the_best_strength_its_neighbours_and_the_edge(tmp_path: Path) -> None:
+    # Dropout is best at 0.3, inside its range; L2 keeps improving to its strongest value.
+    for seed in range(4):
+        wobble = (0.001, -0.001, 0.002, 0.0)[seed]
+        fake_run(tmp_path, f"none-{seed}", seed, {}, 0.60 + wobble)
+        for rate, best in ((0.1, 0.55), (0.3, 0.50), (0.5, 0.56)):
+            fake_run(tmp_path, f"d{rate}-{seed}", seed, {"reg.dropout": rate}, best + wobble)
+        for l2, best in ((1e-4, 0.59), (1e-3, 0.57)):
+            fake_run(tmp_path, f"l2{l2}-{seed}", seed, {"reg.l2": l2}, best - seed / 1e4)
+    report = build_report(find_runs([tmp_path]))
+    section = report.sections[0]
+    lines = headline(report, section)
+    dropout = next(line for line in lines if line.startswith("How strong, reg.dropout"))
+    assert dropout.startswith(
+        "How strong, reg.dropout: best at 0.3 of 0.1, 0.3, 0.5 (best validation loss 0.5005 "
+        "nats): against none, 0.1000 [0.1000, 0.1000] nats lower†; against 0.1, 0.0500 "
+        "[0.0500, 0.0500] nats lower†; against 0.5, 0.0600 [0.0600, 0.0600] nats lower†."
+    )
+    assert dropout.endswith("It lies inside the swept range.")
+    l2 = next(line for line in lines if line.startswith("How strong, reg.l2"))
+    assert "best at 0.001 of 0.0001, 0.001" in l2
+    assert l2.endswith("It is the strongest swept: extend the sweep above 0.001.")
+    # The comparisons between strengths join Holm's family: 5 configurations x 4 numbers,
+    # and dropout 0.3 against 0.1 and 0.5, and l2 1e-3 against 1e-4.
+    assert len(report.adjusted) == 5 * 4 + 3 and len(report.versus) == 3
+    assert family_line(report).endswith(
+        "between strengths of one regularizer; with Holm's adjustment over all of them (a 5% "
+        "chance of any false finding), 10 improvements and 0 harms against a baseline hold, "
+        "marked † in the table, and 3 differences between strengths (†)."
+    )
+    assert lines[-1] == (
+        "Recommended: reg.dropout=0.3: its best validation loss is 0.1000 [0.1000, 0.1000] "
+        "nats lower than none's, and that holds after Holm's adjustment (Holm-adjusted p = 0)."
+    )
+
+
+def test_a_configuration_that_did_not_learn_is_flagged_and_never_headlined(
+    tmp_path: Path,
+) -> None:
+    # IMDB-like: the constant predictor scores ln 2; l2 at 1.0 stays there and "improves"
+    # the final validation loss of none, which overfits.
+    for seed in range(3):
+        fake_run(tmp_path, f"none-{seed}", seed, {}, 0.45 + seed / 100, final=1.2)
+        fake_run(tmp_path, f"l2-{seed}", seed, {"reg.l2": 1.0}, 0.6931 + seed / 1e4, final=0.7)
+        for folder in tmp_path.glob(f"*-{seed}"):
+            summary = json.loads((folder / "summary.json").read_text())
+            summary["constant_loss"] = 0.6931
+            (folder / "summary.json").write_text(json.dumps(summary))
+    report = build_report(find_runs([tmp_path]))
+    l2 = next(g for g in report.groups if g.reg)
+    assert not report.learned(l2) and report.survives((l2.key, "final_val_loss"))
+    lines = headline(report, report.sections[0])
+    assert not any(line.startswith("reg.l2=1") for line in lines)
+    # Nor is a best strength named among strengths that did not learn.
+    for seed in range(3):
+        folder = fake_run(tmp_path, f"l2b-{seed}", seed, {"reg.l2": 2.0}, 0.6932, final=0.7)
+        summary = json.loads((folder / "summary.json").read_text())
+        (folder / "summary.json").write_text(json.dumps({**summary, "constant_loss": 0.6931}))
+    report = build_report(find_runs([tmp_path]))
+    lines = headline(report, report.sections[0])
+    assert (
+        "How strong, reg.l2: not stated: 1, 2 swept, and not even the best of them learned."
+        in lines
+    )
+    assert lines[-1].startswith("Recommended: none (the baseline)")
+    text = report_markdown(report)
+    assert (
+        "warning: reg.l2=1 (synthetic) did not learn: its best validation loss, 0.6932, is no "
+        "better than that of predicting the training split's class frequencies, 0.6931" in text
+    )
+    assert "| reg.l2=1 (did not learn) |" in text
+
+
+def test_a_forecaster_is_held_against_persistence(tmp_path: Path) -> None:
+    for seed in range(3):
+        for name, l2, mae in (("none", 0.0, 10.0 + seed / 10), ("l2", 0.1, 15.0 + seed / 10)):
+            folder = fake_run(tmp_path, f"{name}-{seed}", seed, {"reg.l2": l2}, 0.3)
+            summary = json.loads((folder / "summary.json").read_text())
+            summary.update(metric="mae", metric_higher_is_better=False, best_epoch=2)
+            summary["naive_forecast"] = {"val_mae": 14.0, "test_mae": 14.5}
+            (folder / "summary.json").write_text(json.dumps(summary))
+            rows = [{"epoch": e, "val_loss": 0.3, "gap": 0.1, "val_mae": mae} for e in (1, 2)]
+            (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = build_report(find_runs([tmp_path]))
+    learned = {g.label: report.learned(g) for g in report.groups}
+    assert learned == {"none": True, "reg.l2=0.1": False}
+    assert "no better than that of persistence (the naive forecast), 14" in report_markdown(report)
+
+
+def test_a_comparison_over_a_value_that_is_not_a_number_is_undefined(tmp_path: Path) -> None:
+    for seed in range(4):
+        fake_run(tmp_path, f"none-{seed}", seed, {}, 0.6)
+        best = math.nan if seed == 2 else 0.4 - seed / 1000
+        fake_run(tmp_path, f"l2-{seed}", seed, {"reg.l2": 0.1}, best, final=0.5)
+    report = build_report(find_runs([tmp_path]))
+    l2 = next(g for g in report.groups if g.reg)
+    c = report.comparisons[l2.key, "best_val_loss"]
+    assert not c.defined and (l2.key, "best_val_loss") not in report.adjusted
+    text = report_markdown(report)
+    row = next(line for line in text.splitlines() if line.startswith("| reg.l2=0.1"))
+    # Δ best val is undefined (never †); the final validation loss, finite, is compared.
+    assert "| 0.8 ± 0 | undefined | -0.3000 [-0.3000, -0.3000]*† |" in row
+    assert not any("lowers the best validation loss" in s for s in text.splitlines())
+
+
+def test_an_out_folder_that_takes_no_file_is_one_line_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    for seed in (0, 1, 2):
+        fake_run(tmp_path / "runs", f"none-{seed}", seed, {}, 0.6)
+    blocker = tmp_path / "notes.txt"  # a file where a folder is asked for (as root, too)
+    blocker.write_text("mine")
+    before = sorted(tmp_path.rglob("*"))
+    result = run_main("report", str(tmp_path / "runs"), "--out", str(blocker / "r"), cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"lstm-overfit: error: {blocker / 'r'}: cannot write the report there (Not a "
+        "directory); choose a folder you can write to with --out DIR\n"
+    )
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_file_of_a_run_folder_reports_the_run(tmp_path: Path) -> None:
+    folder = fake_run(tmp_path / "runs", "none-0", 0, {}, 0.6)
+    result = run_main("report", str(folder / "summary.json"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (folder / "report.md").is_file() and "Baseline: none" in result.stdout
+
+
+def test_runs_without_epoch_records_get_no_overlay(tmp_path: Path) -> None:
+    for seed in (0, 1, 2):
+        for name, l2 in (("none", 0.0), ("weak", 0.1), ("strong", 1.0)):
+            folder = fake_run(tmp_path / "runs", f"{name}-{seed}", seed, {"reg.l2": l2}, 0.5)
+            (folder / "metrics.jsonl").unlink()
+    written = write_report(build_report(find_runs([tmp_path / "runs"])), tmp_path / "out")
+    assert written == ["summary.csv", "report.md", *report_plots.STRENGTH_PLOTS]

@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from lstm_overfit.stats import Comparison, holm, paired, t_quantile
+from lstm_overfit.stats import (
+    MOST_SEEDS,
+    Comparison,
+    holm,
+    paired,
+    seeds_for_power,
+    t_quantile,
+)
 
 # Two-sided 95% critical values of Student's t (any statistics textbook's table).
 T_TABLE = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 9: 2.262, 19: 2.093, 30: 2.042, 120: 1.980}
@@ -31,7 +38,8 @@ def test_paired_interval_by_hand() -> None:
 
 def test_too_few_seeds_give_no_interval() -> None:
     c = paired([1.0, 2.0], [1.5, 1.5], higher_is_better=True)
-    assert c == Comparison(0.0, None, None, None, None, 2, 1, None) and not c.excludes_zero
+    assert c == Comparison(0.0, None, None, None, None, 2, 1, None, math.sqrt(0.5))
+    assert not c.excludes_zero
 
 
 def test_an_interval_that_includes_zero_is_not_called_a_difference() -> None:
@@ -72,3 +80,76 @@ def test_holm_by_hand() -> None:
     assert holm([]) == []
     # One comparison is not adjusted at all.
     assert holm([0.03]) == [0.03]
+
+
+def test_p_values_and_intervals_match_scipys_paired_t_test() -> None:
+    from scipy import stats
+
+    cases = [
+        ([0.50, 0.52, 0.49], [0.60, 0.61, 0.62]),
+        ([1.0, 1.2, 0.9, 1.1], [1.05, 1.0, 1.0, 1.1]),
+        ([0.3, 0.31, 0.29, 0.305, 0.298], [0.2, 0.21, 0.19, 0.2, 0.2]),
+        # t = 1e9 on 3 degrees of freedom: a p-value near 1e-27, not "0".
+        ([1.0 + 1e-9, 1.0 - 1e-9, 1.0 + 2e-9, 1.0 - 2e-9], [0.0] * 4),
+    ]
+    for values, baseline in cases:
+        c = paired(values, baseline, higher_is_better=False)
+        expected = stats.ttest_rel(values, baseline)
+        assert c.p_value == pytest.approx(expected.pvalue, rel=1e-9), values
+        low, high = expected.confidence_interval(0.95)
+        assert (c.low, c.high) == pytest.approx((low, high), rel=1e-9)
+    tiny = paired(*cases[-1], higher_is_better=False).p_value
+    assert 0 < tiny < 1e-15
+
+
+def test_a_comparison_over_a_value_that_is_not_a_number_is_undefined() -> None:
+    for bad in (math.nan, math.inf, -math.inf):
+        c = paired([0.5, bad, 0.4, 0.45], [0.6, 0.6, 0.6, 0.6], higher_is_better=False)
+        assert not c.defined and math.isnan(c.mean)
+        assert (c.low, c.high, c.p_value) == (None, None, None) and not c.excludes_zero
+    # Finite values whose differences overflow are undefined too.
+    c = paired([1e308, -1e308, 1e308], [-1e308, 1e308, -1e308], higher_is_better=False)
+    assert not c.defined and c.p_value is None
+    assert paired([0.5, 0.4, 0.45], [0.6, 0.6, 0.6], False).defined
+
+
+def test_holm_matches_statsmodels_and_leaves_undefined_tests_out() -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    for p in (
+        [0.03, 0.01, 0.04, 0.02],
+        [1e-20, 3e-16, 0.5, 0.049, 0.0125],
+        [0.2, 0.9, 0.001],
+    ):
+        assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]), rel=1e-12)
+    # A NaN p-value is not sorted among the others: it stays NaN and the rest are adjusted
+    # over the defined ones only (m = 3, not 4).
+    adjusted = holm([0.01, math.nan, 0.02, 0.04])
+    assert math.isnan(adjusted[1])
+    expected = multipletests([0.01, 0.02, 0.04], method="holm")[1]
+    assert [adjusted[0], adjusted[2], adjusted[3]] == pytest.approx(list(expected))
+
+
+def _exact_seeds(effect: float, alpha: float) -> int:
+    """The fewest seeds whose paired t-test has 80% power: scipy's noncentral t."""
+    from scipy import stats
+
+    n = 2
+    while True:
+        critical = stats.t.ppf(1 - alpha / 2, n - 1)
+        shift = effect * math.sqrt(n)
+        power = stats.nct.sf(critical, n - 1, shift) + stats.nct.cdf(-critical, n - 1, shift)
+        if power >= 0.8:
+            return n
+        n += 1
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.05 / 8])
+def test_seeds_for_power_within_one_seed_of_the_noncentral_t(alpha: float) -> None:
+    for effect in (0.2, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0):
+        needed = seeds_for_power(effect * 0.01, 0.01, alpha)
+        assert abs(needed - max(3, _exact_seeds(effect, alpha))) <= 1, effect
+    assert seeds_for_power(0.0, 0.01, 0.05) == MOST_SEEDS  # nothing to detect
+    assert seeds_for_power(1e-9, 1.0, 0.05) == MOST_SEEDS
+    # Stricter levels (Holm's over many comparisons) need more seeds.
+    assert seeds_for_power(0.5, 1.0, 0.05 / 64) > seeds_for_power(0.5, 1.0, 0.05)
