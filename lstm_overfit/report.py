@@ -159,7 +159,8 @@ class Section:
         else:
             model = "LSTM of several sizes"
         epochs = f"{s['train.epochs']} epochs" if "train.epochs" in s else "epochs vary"
-        varies = ", ".join(_varying_names(self.varying)) or "seed only"
+        recorded = _recorded(r for g in self.groups for r in g.runs)
+        varies = ", ".join(_varying_names(self.varying, recorded)) or "seed only"
         return f"{self.dataset} · {model} · {epochs} · varies: {varies}"
 
 
@@ -168,9 +169,9 @@ def _recorded(runs: Iterable[Run]) -> set[str]:
     return {name for r in runs for name in ((r.summary or {}).get("reg") or {})}
 
 
-def _varying_names(keys: list[str]) -> list[str]:
+def _varying_names(keys: list[str], recorded: Iterable[str] = ()) -> list[str]:
     """What varies, in words: the regularizer settings as one item, other keys by name."""
-    names = [k for k in keys if not is_regularizer_key(k)]
+    names = [k for k in keys if not is_regularizer_key(k, recorded)]
     return (["regularizer"] if len(names) < len(keys) else []) + names
 
 

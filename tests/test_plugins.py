@@ -87,8 +87,8 @@ def test_the_example_is_swept_and_reported_like_a_built_in(tmp_path: Path) -> No
     report = run_cli("report", str(sweep), "--out", str(tmp_path / "report"), cwd=tmp_path)
     assert report.returncode == 0, report.stderr  # without the plug-in loaded, too
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "| reg.input_noise=0.1 |" in text and "| reg.input_noise=0.5 |" in text
-    assert "| none |" in text and "Baseline: none" in text
+    assert "| reg.input_noise=0.1" in text and "| reg.input_noise=0.5" in text
+    assert "varies: regularizer" in text and "Baseline: none" in text
     assert (tmp_path / "report" / "val_loss_vs_strength.png").is_file()
 
 
