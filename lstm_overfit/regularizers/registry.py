@@ -175,10 +175,6 @@ def origin(name: str) -> str | None:
     return _registry()[1].get(name)
 
 
-def by_name(name: str) -> type[Regularizer]:
-    return next(r for r in regularizers() if r.name == name)
-
-
 def knobs() -> list[Knob]:
     """Every knob once, in the order the regularizers declare them."""
     seen: dict[str, Knob] = {}

@@ -17,6 +17,7 @@ from typing import Any
 
 from lstm_overfit.config import RegConfig
 from lstm_overfit.knobs import knob
+from lstm_overfit.regularizers.contract import Knob
 from lstm_overfit.regularizers.registry import knobs, regularizers
 
 SCHEMA_NAME = "Regularizers"
@@ -53,10 +54,12 @@ def active(values: Any) -> dict[str, Any]:
     regularizer is on). `values`: the reg node, or a mapping of knob name to value (a knob
     missing from it is at its default). The summary, the logs, the plots' titles and the
     report's labels all use this one definition."""
-    if isinstance(values, Mapping):
-        read = lambda k: values.get(k.name, k.default)  # noqa: E731
-    else:
-        read = lambda k: getattr(values, k.name, k.default)  # noqa: E731
+
+    def read(k: Knob) -> Any:
+        if isinstance(values, Mapping):
+            return values.get(k.name, k.default)
+        return getattr(values, k.name, k.default)
+
     strengths: dict[str, Any] = {}
     settings: dict[str, Any] = {}
     for regularizer in regularizers():
