@@ -40,7 +40,7 @@ from omegaconf import OmegaConf
 from lstm_overfit.cli import config_dir
 from lstm_overfit.config import Task
 from lstm_overfit.console import RichProgress
-from lstm_overfit.tasks import make_task
+from lstm_overfit.tasks import make_task, task_kind
 from lstm_overfit.train import SUM_KEYS, TrainingRun
 
 
@@ -69,7 +69,7 @@ def measure(overrides: list[str], pairs: int, op_steps: int = 20) -> dict[str, A
     cfg = compose_config([*overrides, f"train.epochs={pairs + 1}"])
     with (
         tempfile.TemporaryDirectory() as tmp,
-        RichProgress(pairs + 1, cfg.dataset.task) as progress,
+        RichProgress(pairs + 1, task_kind(cfg.dataset.task).rate_unit) as progress,
     ):
         log_as_the_console_script(Path(tmp))
         run = TrainingRun(cfg, Path(tmp), [progress])

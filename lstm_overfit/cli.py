@@ -112,12 +112,13 @@ def _job_failed(err: Exception) -> float:
 def _run(cfg: Config, out_dir: Path, multirun: bool) -> Any:
     from lstm_overfit.console import RichProgress
     from lstm_overfit.fit import fit
+    from lstm_overfit.tasks import task_kind
     from lstm_overfit.throughput import SlowEpochWarning
 
-    resume = cfg.resume is not None
-    observers = [SlowEpochWarning(cfg.dataset.task)]
+    resume, unit = cfg.resume is not None, task_kind(cfg.dataset.task).rate_unit
+    observers = [SlowEpochWarning(unit)]
     if cfg.train.progress and not multirun:
-        with RichProgress(cfg.train.epochs, cfg.dataset.task) as progress:
+        with RichProgress(cfg.train.epochs, unit) as progress:
             return fit(cfg, out_dir, [progress, *observers], resume)
     return fit(cfg, out_dir, observers, resume)
 

@@ -21,11 +21,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from lstm_overfit.config import Config, Task
+from lstm_overfit.config import Config
 from lstm_overfit.knobs import help_lines
 from lstm_overfit.regularizers.registry import origin, regularizers
 from lstm_overfit.run_folder import CONSOLE, EpochRecord, RunSummary, shown_in
-from lstm_overfit.throughput import RATE_UNITS, rate_text
+from lstm_overfit.throughput import rate_text
 
 if TYPE_CHECKING:
     from lstm_overfit.report import Report
@@ -51,8 +51,9 @@ class RichProgress:
     """Two bars: epochs (with the last validation loss, gap and training speed) and this
     epoch's batches."""
 
-    def __init__(self, epochs: int, task: Task) -> None:
-        self.unit = RATE_UNITS[task]
+    def __init__(self, epochs: int, unit: str) -> None:
+        """unit: what the training speed counts, the task kind's `rate_unit`."""
+        self.unit = unit
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

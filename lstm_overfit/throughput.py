@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from lstm_overfit.config import Task
 from lstm_overfit.run_folder import EpochRecord, RunSummary
 
 log = logging.getLogger(__name__)
@@ -18,8 +17,6 @@ log = logging.getLogger(__name__)
 # An epoch whose training pass runs this many times slower than the run's fastest is not
 # the run's own variation (the first epoch's warm-up, a longer variable-length epoch).
 SLOW_FACTOR = 3.0
-# What `tokens_per_second` counts per task: real steps, which are a series' time steps.
-RATE_UNITS = {Task.classify: "tokens", Task.lm: "tokens", Task.forecast: "steps"}
 
 
 def rate_text(per_second: float, unit: str) -> str:
@@ -34,8 +31,9 @@ class SlowEpochWarning:
     """An observer of the run's epochs: warns once, at the first epoch whose training pass
     runs SLOW_FACTOR times slower than the fastest one before it."""
 
-    def __init__(self, task: Task) -> None:
-        self.unit = RATE_UNITS[task]
+    def __init__(self, unit: str) -> None:
+        """unit: what the rate counts, the task kind's `rate_unit` (tokens, steps)."""
+        self.unit = unit
         self.fastest: float | None = None
         self.warned = False
 

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from lstm_overfit.config import GapPolicy, SeriesData, Task
 from lstm_overfit.run_folder import EpochRecord
+from lstm_overfit.tasks import task_kind
 
 
 def write_csv(path: Path, cells: list[str], header: str = "t,value") -> Path:
@@ -281,7 +282,7 @@ def record(epoch: int, per_second: float) -> EpochRecord:
 def slow_warnings(rates: list[float], caplog) -> list[str]:
     from lstm_overfit.throughput import SlowEpochWarning
 
-    watch = SlowEpochWarning(Task.lm)
+    watch = SlowEpochWarning(task_kind(Task.lm).rate_unit)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="lstm_overfit.throughput"):
         for epoch, rate in enumerate(rates, 1):
@@ -326,7 +327,7 @@ def test_the_progress_display_shows_the_training_speed() -> None:
     from lstm_overfit.console import RichProgress
 
     for task, unit in ((Task.lm, "tokens/s"), (Task.forecast, "steps/s")):
-        progress = RichProgress(3, task)
+        progress = RichProgress(3, task_kind(task).rate_unit)
         progress.end_epoch(record(1, 12_345.0))
         stats = progress.progress.tasks[progress.epochs].fields["stats"]
         assert stats.endswith(f"12.3k {unit}") and "gap +0.1000" in stats

@@ -90,6 +90,7 @@ KIND = TaskKind(
     task=ForecastTask,
     head=LSTMForecaster,
     split_unit="windows",
+    rate_unit="steps",
     sources=(DataSource("series", SeriesData, series.load),),
     token_input=False,
 )

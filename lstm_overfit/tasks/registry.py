@@ -41,6 +41,7 @@ class TaskKind:
     task: type  # implements tasks.contract.TrainingTask
     head: type[nn.Module]  # (ModelSpec, NetworkHooks) -> the backbone and this kind's head
     split_unit: str  # what one item of a split is: examples, tokens, windows
+    rate_unit: str = "tokens"  # what a training speed counts (a series' steps)
     sources: tuple[DataSource, ...] = ()
     token_input: bool = True  # False: real values, one per step, and no embedding matrix
     reads_whole_sequence: bool = False  # may read both ways (model.bidirectional)
