@@ -16,12 +16,12 @@ from lstm_overfit.config import (
     Config,
     CorpusData,
     GapPolicy,
-    ReviewsData,
     SeriesData,
     SeriesTransform,
     Task,
+    TextsData,
 )
-from lstm_overfit.data import corpus, reviews
+from lstm_overfit.data import corpus, texts
 from lstm_overfit.data.files import DataError
 from lstm_overfit.data.load import load_data
 from lstm_overfit.data.splits import Sequences, TaskData
@@ -71,9 +71,11 @@ def imdb_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def imdb_config(path: Path, tmp_path: Path, **sizes: int | None) -> ReviewsData:
+def imdb_config(path: Path, tmp_path: Path, **sizes: int | None) -> TextsData:
+    """The imdb preset's settings."""
     sizes = {"num_train": None, "num_val": 2, "num_test": None, **sizes}
-    return ReviewsData(name="imdb", path=str(path), cache_dir=str(tmp_path / "cache"), **sizes)
+    cache = str(tmp_path / "cache")
+    return TextsData(name="imdb", path=str(path), cache_dir=cache, stratify=False, **sizes)
 
 
 def test_tokenizer_drops_html_breaks_and_splits_punctuation() -> None:
@@ -122,9 +124,9 @@ def test_imdb_max_len_and_cache(imdb_folder, tmp_path) -> None:
 
 def test_a_changed_local_file_is_prepared_again(imdb_folder, tmp_path) -> None:
     cfg = imdb_config(imdb_folder, tmp_path)
-    before = reviews.load(cfg, seed=0)
+    before = texts.load(cfg, seed=0)
     write_jsonl_gz(imdb_folder / "test.jsonl.gz", [{"text": "great great", "label": 0}])
-    after = reviews.load(cfg, seed=0)
+    after = texts.load(cfg, seed=0)
     assert after.test.labels.tolist() == [0] != before.test.labels.tolist()
     assert len(list((tmp_path / "cache").glob("imdb-*.pt"))) == 2
 
@@ -134,19 +136,19 @@ def write_gz(path: Path, raw: bytes) -> None:
 
 
 DAMAGES = {
-    "missing file": (lambda f: (f / "train.jsonl.gz").unlink(), "has no train.jsonl.gz"),
+    "missing file": (lambda f: (f / "train.jsonl.gz").unlink(), "has no split 'train'"),
     "corrupt gzip": (
         lambda f: (f / "train.jsonl.gz").write_bytes(b"\x1f\x8bnot gzip"),
         "cannot be read as gzip",
     ),
-    "empty split": (lambda f: write_jsonl_gz(f / "test.jsonl.gz", []), "has no reviews"),
+    "empty split": (lambda f: write_jsonl_gz(f / "test.jsonl.gz", []), "is empty"),
     "not JSON": (
         lambda f: write_gz(f / "train.jsonl.gz", b'{"text": "x", "label": 1}\n{oops\n'),
         "line 2 is not JSON",
     ),
     "label out of range": (
         lambda f: write_jsonl_gz(f / "train.jsonl.gz", [{"text": "x", "label": 3}]),
-        "label 3, outside the classes 0 and 1",
+        "every training label is 3, a single class",
     ),
     "not UTF-8": (
         lambda f: write_gz(f / "train.jsonl.gz", b'{"text": "caf\xe9", "label": 1}\n'),
@@ -165,16 +167,16 @@ def test_bad_imdb_files_name_the_file_and_the_problem(imdb_folder, tmp_path, dam
 
 
 def test_imdb_path_errors(tmp_path) -> None:
-    with pytest.raises(DataError, match="no such folder"):
+    with pytest.raises(DataError, match="no such file or folder"):
         load_data(imdb_config(tmp_path / "missing", tmp_path), seed=0)
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    with pytest.raises(DataError, match="is a file, expected a folder"):
+    with pytest.raises(DataError, match="the extension '.txt' is not one of"):
         load_data(imdb_config(a_file, tmp_path), seed=0)
 
 
 def test_more_validation_than_data_is_refused(imdb_folder, tmp_path) -> None:
-    with pytest.raises(DataError, match="dataset.num_val=6 leaves no training reviews"):
+    with pytest.raises(DataError, match="dataset.num_val=6 leaves no training texts"):
         load_data(imdb_config(imdb_folder, tmp_path, num_val=6), seed=0)
 
 
@@ -191,7 +193,7 @@ def test_imdb_from_the_hub_is_one_thin_call(monkeypatch, tmp_path) -> None:
         )
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    cfg = ReviewsData(name="imdb", hub="stanfordnlp/imdb", num_val=2, cache_dir=str(tmp_path))
+    cfg = TextsData(name="imdb", hub="stanfordnlp/imdb", num_val=2, cache_dir=str(tmp_path))
     data = load_data(cfg, seed=0)
     assert calls == [("stanfordnlp/imdb", None)]
     assert (len(data.train), len(data.val), len(data.test)) == (4, 2, 2)
@@ -255,14 +257,14 @@ def test_a_cached_hub_data_set_is_not_read_again(hub_on_disk, monkeypatch, tmp_p
         tmp_path / "hub", {"train": rows, "test": rows[:2], "unsupervised": rows}
     )
     reads = count_row_reads(monkeypatch)
-    cfg = ReviewsData(
+    cfg = TextsData(
         name="imdb", hub="stanfordnlp/imdb", num_val=2, cache_dir=str(tmp_path / "cache")
     )
     # The loader itself: load_data hands a repeated load over in-process, skipping the cache.
-    first = reviews.load(cfg, seed=0)
+    first = texts.load(cfg, seed=0)
     assert reads  # preparing reads the rows
     reads.clear()
-    again = reviews.load(cfg, seed=0)
+    again = texts.load(cfg, seed=0)
     assert reads == []  # keyed by the splits' fingerprints: no row read, none hashed
     assert torch.equal(first.train.ids, again.train.ids) and first.vocab == again.vocab
 
@@ -270,7 +272,7 @@ def test_a_cached_hub_data_set_is_not_read_again(hub_on_disk, monkeypatch, tmp_p
     hub_on_disk["stanfordnlp/imdb", None] = save_hub_copy(
         tmp_path / "hub2", {"train": rows, "test": [{"text": "zebra zebra", "label": 0}]}
     )
-    changed = reviews.load(cfg, seed=0)
+    changed = texts.load(cfg, seed=0)
     assert changed.test.ids.tolist() != first.test.ids.tolist()
     assert len(list((tmp_path / "cache").glob("imdb-*.pt"))) == 2
 
@@ -541,10 +543,10 @@ def test_evaluation_does_not_depend_on_its_batches() -> None:
 
 
 def _prepare_in_subprocess(folder: str, cache: str, queue) -> None:
-    from lstm_overfit.config import ReviewsData
+    from lstm_overfit.config import TextsData
     from lstm_overfit.data.load import load_data
 
-    cfg = ReviewsData(name="imdb", path=folder, num_val=2, cache_dir=cache)
+    cfg = TextsData(name="imdb", path=folder, num_val=2, cache_dir=cache)
     queue.put(load_data(cfg, seed=0).train.ids.tolist())
 
 

@@ -9,17 +9,17 @@ from dataclasses import asdict
 from lstm_overfit.config import (
     CorpusData,
     DataConfig,
-    ReviewsData,
     SeriesData,
     SyntheticData,
+    TextsData,
     UsageError,
 )
-from lstm_overfit.data import corpus, reviews, series, synthetic
+from lstm_overfit.data import corpus, series, synthetic, texts
 from lstm_overfit.data.splits import TaskData
 
 LOADERS: dict[type, Callable[[DataConfig, int], TaskData]] = {
     SyntheticData: synthetic.load,
-    ReviewsData: reviews.load,
+    TextsData: texts.load,
     CorpusData: corpus.load,
     SeriesData: series.load,
 }
