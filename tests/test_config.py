@@ -147,7 +147,10 @@ def test_zaremba_and_awd_presets_say_where_each_value_comes_from() -> None:
     [
         (["+reg=l3"], "unknown reg option 'l3'; valid options: ar_tar, awd, dropout, early_stop"),
         (["model=huge"], "unknown model option 'huge'; valid options: large, medium, small, tiny"),
-        (["dataset=mnist"], "valid options: co2, csv, imdb, ptb, sunspots, synthetic, wikitext2"),
+        (
+            ["dataset=mnist"],
+            "valid options: co2, csv, imdb, ptb, sunspots, synthetic, texts, wikitext2",
+        ),
         (["reg.dropuot=0.3"], "unknown key 'reg.dropuot'; did you mean 'reg.dropout'?"),
         (["dataset=imdb", "dataset.max_lem=3"], "did you mean 'dataset.max_len'?"),
         (["train.epochs=many"], "train.epochs: Value 'many' of type 'str' could not be"),
