@@ -171,7 +171,7 @@ def test_imdb_path_errors(tmp_path) -> None:
         load_data(imdb_config(tmp_path / "missing", tmp_path), seed=0)
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    with pytest.raises(DataError, match="the extension '.txt' is not one of"):
+    with pytest.raises(DataError, match="texts does not read '.txt' files"):
         load_data(imdb_config(a_file, tmp_path), seed=0)
 
 

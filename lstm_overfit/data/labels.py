@@ -41,8 +41,8 @@ def normalized(part: Columns) -> list[Any]:
     for number, label in enumerate(part.labels, 1):
         if _missing(label):
             raise DataError(
-                f"{part.where}: record {number} has no label ({label}); give every record "
-                "a label, or drop the records without one"
+                f"{part.where}: record {number} has no label (missing or NaN); give every "
+                "record a label, or drop the records without one"
             )
         if isinstance(label, float) and label.is_integer():
             label = int(label)

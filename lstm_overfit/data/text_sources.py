@@ -90,7 +90,7 @@ def open_source(cfg: TextsData) -> TextSource:
         if path.is_dir():
             return _open_folder(path)
         if file_format(path) is None:
-            raise DataError(f"{path}: the extension {''.join(path.suffixes)!r} is not one of {FIX}")
+            raise DataError(f"{path}: texts does not read {path.suffix!r} files; {FIX}")
         return TextSource(str(path), files={cfg.train_split: path})
     if cfg.hub:
         return TextSource(cfg.hub, tables=dict(open_hub(cfg.hub, cfg.hub_config)))
@@ -142,6 +142,8 @@ def _check_file(path: Path, extension: str) -> None:
     text = read_text(path)  # names a missing file, a corrupt gzip, bytes that are not UTF-8
     if not text.strip():
         raise DataError(f"{path}: is empty; give a file with one text per row")
+    if extension in (".csv", ".tsv") and len(text.strip().splitlines()) == 1:
+        raise DataError(f"{path}: has a header but no rows; give one text per row")
     if text.startswith("PAR1"):
         raise DataError(
             f"{path}: is a Parquet file, not {FORMATS[extension][2]} as its extension says; "
