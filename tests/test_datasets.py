@@ -382,13 +382,41 @@ def test_variable_bptt_draws_awd_lstm_lengths_and_scales_the_step() -> None:
     assert again == lengths  # the batch-order generator makes them reproducible
 
 
-def test_imdb_on_the_real_copy(shared_data: Path, tmp_path: Path) -> None:
-    cfg = imdb_config(shared_data / "imdb", tmp_path, num_train=2000, num_val=500, num_test=1000)
-    data = load_data(cfg, seed=0)
-    assert (len(data.train), len(data.val), len(data.test)) == (2000, 500, 1000)
-    assert data.vocab_size <= 25002
-    assert 0.4 < data.train.labels.float().mean() < 0.6
-    assert int(data.train.lengths.max()) <= 500
+# What the imdb preset prepared from the shared copy before it became a preset of texts
+# (1,000 validation reviews carved, 1,000 training reviews after them, the first 1,000 test):
+# the vocabulary and every split's ids, offsets and labels, hashed. Integers only, so the same
+# on every CPU.
+IMDB_PREPARED = "11f2a471c366dfa141b8d1d876fe5d9b5fad960b914004c0528873917d57ad40"
+
+
+def test_the_imdb_preset_prepares_what_it_did_before(shared_data: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    from conftest import CONF
+
+    from lstm_overfit.config import register_configs
+    from lstm_overfit.preflight import compose_config
+
+    register_configs()
+    cfg = compose_config(
+        CONF,
+        [
+            "dataset=imdb",
+            f"dataset.path={shared_data / 'imdb'}",
+            f"dataset.cache_dir={tmp_path}",
+            "dataset.num_train=1000",
+            "dataset.num_val=1000",
+            "dataset.num_test=1000",
+        ],
+    )
+    data = load_data(cfg.dataset, seed=0)
+    assert (len(data.train), len(data.val), len(data.test)) == (1000, 1000, 1000)
+    assert data.info["classes"] == ["0", "1"] and len(data.vocab) == 18937
+    digest = hashlib.sha256("\n".join(data.vocab).encode())
+    for split in (data.train, data.val, data.test):
+        for tensor in (split.ids, split.offsets, split.labels):
+            digest.update(tensor.numpy().tobytes())
+    assert digest.hexdigest() == IMDB_PREPARED
 
 
 def series_config(path: Path, column: str, **kw) -> SeriesData:

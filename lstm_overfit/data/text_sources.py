@@ -132,33 +132,32 @@ def _brief(err: Exception) -> str:
     return f"{type(err).__name__}: {text[:120]}" if text else type(err).__name__
 
 
-def _check_file(path: Path, extension: str) -> None:
-    """What `datasets` would report badly: an empty file, a file of another format, bytes
-    that are not UTF-8."""
+def _diagnose(path: Path, extension: str) -> None:
+    """Why `datasets` could not read a file, in one line, where it is a common mistake: an
+    empty file, a header without rows, bytes that are not UTF-8, a Parquet file under another
+    extension, a JSON line that is not JSON. Read only once `datasets` has failed, so a good
+    file is read once."""
     if extension == ".parquet":
         if path.stat().st_size == 0:
             raise DataError(f"{path}: is empty; give a Parquet file with one text per row")
         return
-    text = read_text(path)  # names a missing file, a corrupt gzip, bytes that are not UTF-8
-    if not text.strip():
+    text = read_text(path)  # names a corrupt gzip and bytes that are not UTF-8
+    lines = text.strip().splitlines()
+    if not lines:
         raise DataError(f"{path}: is empty; give a file with one text per row")
-    if extension in (".csv", ".tsv") and len(text.strip().splitlines()) == 1:
-        raise DataError(f"{path}: has a header but no rows; give one text per row")
     if text.startswith("PAR1"):
         raise DataError(
             f"{path}: is a Parquet file, not {FORMATS[extension][2]} as its extension says; "
             "name it .parquet"
         )
-
-
-def _name_the_bad_line(path: Path) -> None:
-    """The first line of a JSON-lines file that is not JSON, named (after `datasets` failed)."""
-    for number, line in enumerate(read_text(path).splitlines(), 1):
-        try:
-            if line.strip():
+    if extension in (".csv", ".tsv") and len(lines) == 1:
+        raise DataError(f"{path}: has a header but no rows; give one text per row")
+    if extension == ".jsonl":
+        for number, line in enumerate(lines, 1):
+            try:
                 json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}: line {number} is not JSON ({err.msg})") from None
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}: line {number} is not JSON ({err.msg})") from None
 
 
 def _file_columns(path: Path, text_column: str, label_column: str) -> Columns:
@@ -166,8 +165,10 @@ def _file_columns(path: Path, text_column: str, label_column: str) -> Columns:
 
     extension = file_format(path) or ""
     builder, options, kind = FORMATS[extension]
-    _check_file(path, extension)
     datasets.disable_progress_bars()
+    verbosity = datasets.logging.get_verbosity()
+    # Its own log lines about a bad file would come before this module's one line.
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     # The builder's Arrow files go to a folder thrown away once the columns are read: this
     # project caches the processed result, keyed by the file's bytes.
     with tempfile.TemporaryDirectory() as scratch:
@@ -181,15 +182,21 @@ def _file_columns(path: Path, text_column: str, label_column: str) -> Columns:
                 **options,
             )
         except Exception as err:  # pyarrow's and pandas' many parse errors
-            if extension == ".jsonl":
-                _name_the_bad_line(path)
+            _diagnose(path, extension)
             raise DataError(
                 f"{path}: cannot be read as {kind}, the format its extension says "
                 f"({_brief(err)}); fix the file or give it its format's extension"
             ) from None
+        finally:
+            datasets.logging.set_verbosity(verbosity)
         if len(table) == 0:
-            raise DataError(f"{path}: has a header but no rows; give one text per row")
-        return _table_columns(table, str(path), text_column, label_column)
+            _diagnose(path, extension)
+            raise DataError(f"{path}: has no rows; give one text per row")
+        try:
+            return _table_columns(table, str(path), text_column, label_column)
+        except UnicodeDecodeError:  # pyarrow's JSON reader may keep bytes that are not UTF-8
+            _diagnose(path, extension)
+            raise
 
 
 def _table_columns(table: Any, where: str, text_column: str, label_column: str) -> Columns:
