@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lstm_overfit.cli import config_dir
+from lstm_overfit.cli import config_dir, register_resolvers
 from lstm_overfit.config import register_configs
 from lstm_overfit.data.load import load_data
 from lstm_overfit.preflight import compose_config
@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--path", help="imdb: the local copy (a folder)")
     args = parser.parse_args()
     register_configs()
+    register_resolvers()
     with tempfile.TemporaryDirectory() as scratch:
         if args.source == "csv":
             overrides = ["dataset=texts", f"dataset.path={write_csv(Path(scratch) / 'texts.csv')}"]

@@ -58,7 +58,12 @@ def _split_name(path: Path) -> str:
 class TextSource:
     """The splits of one source, by name; nothing read until `columns` is called."""
 
-    def __init__(self, label: str, files: dict[str, Path] | None = None, tables=None) -> None:
+    def __init__(
+        self,
+        label: str,
+        files: dict[str, Path] | None = None,
+        tables: dict[str, Any] | None = None,
+    ) -> None:
         self.label = label  # the path or hub id
         self.files = files or {}
         self.tables = tables or {}  # split name -> datasets.Dataset (hub, saved folder)
@@ -88,7 +93,7 @@ def open_source(cfg: TextsData) -> TextSource:
         if not path.exists():
             raise DataError(f"{path}: no such file or folder; {FIX}")
         if path.is_dir():
-            return _open_folder(path)
+            return _open_folder(path, cfg.train_split)
         if file_format(path) is None:
             raise DataError(f"{path}: texts does not read {path.suffix!r} files; {FIX}")
         return TextSource(str(path), files={cfg.train_split: path})
@@ -97,7 +102,7 @@ def open_source(cfg: TextsData) -> TextSource:
     raise DataError(f"dataset {cfg.name} has no source; {FIX}")
 
 
-def _open_folder(folder: Path) -> TextSource:
+def _open_folder(folder: Path, train_split: str) -> TextSource:
     if (folder / "dataset_dict.json").exists() or (folder / "state.json").exists():
         import datasets
 
@@ -108,7 +113,8 @@ def _open_folder(folder: Path) -> TextSource:
                 f"{folder}: cannot be read as a data set saved by datasets ({_brief(err)}); "
                 "save it again with save_to_disk"
             ) from None
-        tables = dict(saved) if isinstance(saved, datasets.DatasetDict) else {"train": saved}
+        whole = isinstance(saved, datasets.DatasetDict)
+        tables = dict(saved) if whole else {train_split: saved}  # one Dataset: the training split
         return TextSource(str(folder), tables=tables)
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
