@@ -150,6 +150,10 @@ DAMAGES = {
         lambda f: write_jsonl_gz(f / "train.jsonl.gz", [{"text": "x", "label": 3}]),
         "every training label is 3, a single class",
     ),
+    "a record without a label": (
+        lambda f: write_jsonl_gz(f / "train.jsonl.gz", [{"text": "x", "label": 1}, {"text": "y"}]),
+        "record 2 has no label",
+    ),
     "not UTF-8": (
         lambda f: write_gz(f / "train.jsonl.gz", b'{"text": "caf\xe9", "label": 1}\n'),
         "is not UTF-8",
