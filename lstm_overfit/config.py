@@ -106,19 +106,42 @@ class SyntheticData(DataConfig):
 
 
 @dataclass
-class ReviewsData(DataConfig):
-    """Labelled texts: train.jsonl(.gz) and test.jsonl(.gz) of {"text", "label"}, or the hub."""
+class TextsData(DataConfig):
+    """Labelled texts: a CSV, TSV, JSON-lines or Parquet file (or one per split, in a folder),
+    a folder saved by `datasets`, or a hub id; any text and label columns, any classes."""
 
+    name: str = knob("texts", "the data set's name, for logs, plots and the cache")
+    path: str | None = knob(
+        None,
+        "a file, a folder of files named by split, or a folder saved by datasets",
+        execution=True,
+    )
     hub: str | None = knob(None, "Hugging Face hub id, used when path is unset")
     hub_config: str | None = knob(None, "the hub data set's configuration name")
     cache_dir: str | None = knob(
         None, "processed-data cache; default ~/.cache/lstm-overfit", execution=True
     )
-    num_train: int | None = knob(None, "training reviews kept after the carve (null: all)", COUNT)
-    num_val: int = knob(5000, "validation reviews carved out of train with a fixed seed", COUNT)
-    num_test: int | None = knob(None, "test reviews (null: all)", COUNT)
+    text_column: str = knob("text", "the column holding the texts")
+    label_column: str = knob("label", "the column holding the labels (integers or strings)")
+    train_split: str = knob("train", "the split to train on (and to carve from)")
+    val_split: str | None = knob(
+        None, "the validation split; null: validation/valid/val/dev if present, else carved"
+    )
+    test_split: str | None = knob(
+        None, "the test split; null: test if present and labelled, else carved"
+    )
+    val_fraction: float = knob(0.1, "share of train carved for validation", FRACTION)
+    test_fraction: float = knob(0.1, "share of train carved for test, where carved", FRACTION)
+    stratify: bool = knob(True, "carve validation and test with each class's share kept")
+    num_train: int | None = knob(None, "training texts kept after the carve (null: all)", COUNT)
+    num_val: int | None = knob(
+        None, "validation texts, carved or the split's first (null: val_fraction, or all)", COUNT
+    )
+    num_test: int | None = knob(
+        None, "test texts, carved or the split's first (null: test_fraction, or all)", COUNT
+    )
     max_vocab: int | None = knob(25000, "most frequent training words kept, plus specials", COUNT)
-    max_len: int | None = knob(500, "tokens kept per review (null: whole reviews)", COUNT)
+    max_len: int | None = knob(500, "tokens kept per text (null: whole texts)", COUNT)
 
     @property
     def task(self) -> Task:
@@ -274,7 +297,7 @@ class Config:
 
 def data_schemas() -> dict[str, type[DataConfig]]:
     """The schema of each kind of data source, by the name its presets list in their
-    defaults (`reviews_schema`...), as the task kinds registered them (tasks/registry.py)."""
+    defaults (`texts_schema`...), as the task kinds registered them (tasks/registry.py)."""
     from lstm_overfit.tasks import data_sources
 
     return {name: source.schema for name, source in data_sources().items()}

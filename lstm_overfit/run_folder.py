@@ -78,7 +78,9 @@ class RunSummary:
     status: str = summary_number(
         "completed", "completed, stopped_early, diverged, interrupted or failed", (CONSOLE, CSV)
     )
-    metric: str | None = summary_number(None, "the task's metric: acc, ppl or mae")
+    metric: str | None = summary_number(
+        None, "the task's metric: acc (macro_f1 from three classes on), ppl or mae"
+    )
     metric_higher_is_better: bool | None = summary_number(None, "whether more is better")
     loss_unit: str | None = summary_number(None, "the loss's unit: nats, or normalized MSE")
     best_epoch: int | None = summary_number(
@@ -134,6 +136,12 @@ class RunSummary:
     )
     test: dict[str, float] | None = summary_number(
         None, "the best checkpoint on the test split", (CONSOLE,), ("the test", "Δ test")
+    )
+    classes: list[str] | None = summary_number(
+        None, "classification: the class names, by class id (the training labels, sorted)"
+    )
+    majority_baseline: dict[str, float] | None = summary_number(
+        None, "classification: always the most frequent training class, on each split", (CONSOLE,)
     )
     naive_forecast: dict[str, float] | None = summary_number(
         None, "forecasting: persistence's errors on val and test", (CONSOLE,)

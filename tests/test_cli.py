@@ -103,7 +103,7 @@ def test_tutorial_imdb_on_a_slice(tmp_path: Path, shared_data: Path) -> None:
     config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())
     assert config["model"]["bidirectional"] is True and config["reg"]["dropout"] == 0.5
     summary = json.loads((folder / "summary.json").read_text())
-    assert set(summary["test"]) == {"loss", "acc"} and summary["epochs_run"] == 2
+    assert set(summary["test"]) == {"loss", "acc", "macro_f1"} and summary["epochs_run"] == 2
     found = summary["pretrained_coverage"]
     assert found["vocabulary"] > 1000 and found["found"] / found["vocabulary"] > 0.8
 

@@ -16,12 +16,12 @@ from lstm_overfit.config import (
     Config,
     CorpusData,
     GapPolicy,
-    ReviewsData,
     SeriesData,
     SeriesTransform,
     Task,
+    TextsData,
 )
-from lstm_overfit.data import corpus, reviews
+from lstm_overfit.data import corpus, texts
 from lstm_overfit.data.files import DataError
 from lstm_overfit.data.load import load_data
 from lstm_overfit.data.splits import Sequences, TaskData
@@ -71,9 +71,11 @@ def imdb_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def imdb_config(path: Path, tmp_path: Path, **sizes: int | None) -> ReviewsData:
+def imdb_config(path: Path, tmp_path: Path, **sizes: int | None) -> TextsData:
+    """The imdb preset's settings."""
     sizes = {"num_train": None, "num_val": 2, "num_test": None, **sizes}
-    return ReviewsData(name="imdb", path=str(path), cache_dir=str(tmp_path / "cache"), **sizes)
+    cache = str(tmp_path / "cache")
+    return TextsData(name="imdb", path=str(path), cache_dir=cache, stratify=False, **sizes)
 
 
 def test_tokenizer_drops_html_breaks_and_splits_punctuation() -> None:
@@ -122,9 +124,9 @@ def test_imdb_max_len_and_cache(imdb_folder, tmp_path) -> None:
 
 def test_a_changed_local_file_is_prepared_again(imdb_folder, tmp_path) -> None:
     cfg = imdb_config(imdb_folder, tmp_path)
-    before = reviews.load(cfg, seed=0)
+    before = texts.load(cfg, seed=0)
     write_jsonl_gz(imdb_folder / "test.jsonl.gz", [{"text": "great great", "label": 0}])
-    after = reviews.load(cfg, seed=0)
+    after = texts.load(cfg, seed=0)
     assert after.test.labels.tolist() == [0] != before.test.labels.tolist()
     assert len(list((tmp_path / "cache").glob("imdb-*.pt"))) == 2
 
@@ -134,19 +136,23 @@ def write_gz(path: Path, raw: bytes) -> None:
 
 
 DAMAGES = {
-    "missing file": (lambda f: (f / "train.jsonl.gz").unlink(), "has no train.jsonl.gz"),
+    "missing file": (lambda f: (f / "train.jsonl.gz").unlink(), "has no split 'train'"),
     "corrupt gzip": (
         lambda f: (f / "train.jsonl.gz").write_bytes(b"\x1f\x8bnot gzip"),
         "cannot be read as gzip",
     ),
-    "empty split": (lambda f: write_jsonl_gz(f / "test.jsonl.gz", []), "has no reviews"),
+    "empty split": (lambda f: write_jsonl_gz(f / "test.jsonl.gz", []), "is empty"),
     "not JSON": (
         lambda f: write_gz(f / "train.jsonl.gz", b'{"text": "x", "label": 1}\n{oops\n'),
         "line 2 is not JSON",
     ),
     "label out of range": (
         lambda f: write_jsonl_gz(f / "train.jsonl.gz", [{"text": "x", "label": 3}]),
-        "label 3, outside the classes 0 and 1",
+        "every training label is 3, a single class",
+    ),
+    "a record without a label": (
+        lambda f: write_jsonl_gz(f / "train.jsonl.gz", [{"text": "x", "label": 1}, {"text": "y"}]),
+        "record 2 has no label",
     ),
     "not UTF-8": (
         lambda f: write_gz(f / "train.jsonl.gz", b'{"text": "caf\xe9", "label": 1}\n'),
@@ -165,16 +171,16 @@ def test_bad_imdb_files_name_the_file_and_the_problem(imdb_folder, tmp_path, dam
 
 
 def test_imdb_path_errors(tmp_path) -> None:
-    with pytest.raises(DataError, match="no such folder"):
+    with pytest.raises(DataError, match="no such file or folder"):
         load_data(imdb_config(tmp_path / "missing", tmp_path), seed=0)
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    with pytest.raises(DataError, match="is a file, expected a folder"):
+    with pytest.raises(DataError, match="texts does not read '.txt' files"):
         load_data(imdb_config(a_file, tmp_path), seed=0)
 
 
 def test_more_validation_than_data_is_refused(imdb_folder, tmp_path) -> None:
-    with pytest.raises(DataError, match="dataset.num_val=6 leaves no training reviews"):
+    with pytest.raises(DataError, match="dataset.num_val=6 leaves no training texts"):
         load_data(imdb_config(imdb_folder, tmp_path, num_val=6), seed=0)
 
 
@@ -191,7 +197,7 @@ def test_imdb_from_the_hub_is_one_thin_call(monkeypatch, tmp_path) -> None:
         )
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    cfg = ReviewsData(name="imdb", hub="stanfordnlp/imdb", num_val=2, cache_dir=str(tmp_path))
+    cfg = TextsData(name="imdb", hub="stanfordnlp/imdb", num_val=2, cache_dir=str(tmp_path))
     data = load_data(cfg, seed=0)
     assert calls == [("stanfordnlp/imdb", None)]
     assert (len(data.train), len(data.val), len(data.test)) == (4, 2, 2)
@@ -255,14 +261,14 @@ def test_a_cached_hub_data_set_is_not_read_again(hub_on_disk, monkeypatch, tmp_p
         tmp_path / "hub", {"train": rows, "test": rows[:2], "unsupervised": rows}
     )
     reads = count_row_reads(monkeypatch)
-    cfg = ReviewsData(
+    cfg = TextsData(
         name="imdb", hub="stanfordnlp/imdb", num_val=2, cache_dir=str(tmp_path / "cache")
     )
     # The loader itself: load_data hands a repeated load over in-process, skipping the cache.
-    first = reviews.load(cfg, seed=0)
+    first = texts.load(cfg, seed=0)
     assert reads  # preparing reads the rows
     reads.clear()
-    again = reviews.load(cfg, seed=0)
+    again = texts.load(cfg, seed=0)
     assert reads == []  # keyed by the splits' fingerprints: no row read, none hashed
     assert torch.equal(first.train.ids, again.train.ids) and first.vocab == again.vocab
 
@@ -270,7 +276,7 @@ def test_a_cached_hub_data_set_is_not_read_again(hub_on_disk, monkeypatch, tmp_p
     hub_on_disk["stanfordnlp/imdb", None] = save_hub_copy(
         tmp_path / "hub2", {"train": rows, "test": [{"text": "zebra zebra", "label": 0}]}
     )
-    changed = reviews.load(cfg, seed=0)
+    changed = texts.load(cfg, seed=0)
     assert changed.test.ids.tolist() != first.test.ids.tolist()
     assert len(list((tmp_path / "cache").glob("imdb-*.pt"))) == 2
 
@@ -380,13 +386,41 @@ def test_variable_bptt_draws_awd_lstm_lengths_and_scales_the_step() -> None:
     assert again == lengths  # the batch-order generator makes them reproducible
 
 
-def test_imdb_on_the_real_copy(shared_data: Path, tmp_path: Path) -> None:
-    cfg = imdb_config(shared_data / "imdb", tmp_path, num_train=2000, num_val=500, num_test=1000)
-    data = load_data(cfg, seed=0)
-    assert (len(data.train), len(data.val), len(data.test)) == (2000, 500, 1000)
-    assert data.vocab_size <= 25002
-    assert 0.4 < data.train.labels.float().mean() < 0.6
-    assert int(data.train.lengths.max()) <= 500
+# What the imdb preset prepared from the shared copy before it became a preset of texts
+# (1,000 validation reviews carved, 1,000 training reviews after them, the first 1,000 test):
+# the vocabulary and every split's ids, offsets and labels, hashed. Integers only, so the same
+# on every CPU.
+IMDB_PREPARED = "11f2a471c366dfa141b8d1d876fe5d9b5fad960b914004c0528873917d57ad40"
+
+
+def test_the_imdb_preset_prepares_what_it_did_before(shared_data: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    from conftest import CONF
+
+    from lstm_overfit.config import register_configs
+    from lstm_overfit.preflight import compose_config
+
+    register_configs()
+    cfg = compose_config(
+        CONF,
+        [
+            "dataset=imdb",
+            f"dataset.path={shared_data / 'imdb'}",
+            f"dataset.cache_dir={tmp_path}",
+            "dataset.num_train=1000",
+            "dataset.num_val=1000",
+            "dataset.num_test=1000",
+        ],
+    )
+    data = load_data(cfg.dataset, seed=0)
+    assert (len(data.train), len(data.val), len(data.test)) == (1000, 1000, 1000)
+    assert data.info["classes"] == ["0", "1"] and len(data.vocab) == 18937
+    digest = hashlib.sha256("\n".join(data.vocab).encode())
+    for split in (data.train, data.val, data.test):
+        for tensor in (split.ids, split.offsets, split.labels):
+            digest.update(tensor.numpy().tobytes())
+    assert digest.hexdigest() == IMDB_PREPARED
 
 
 def series_config(path: Path, column: str, **kw) -> SeriesData:
@@ -550,10 +584,10 @@ def test_evaluation_does_not_depend_on_its_batches() -> None:
 
 
 def _prepare_in_subprocess(folder: str, cache: str, queue) -> None:
-    from lstm_overfit.config import ReviewsData
+    from lstm_overfit.config import TextsData
     from lstm_overfit.data.load import load_data
 
-    cfg = ReviewsData(name="imdb", path=folder, num_val=2, cache_dir=cache)
+    cfg = TextsData(name="imdb", path=folder, num_val=2, cache_dir=cache)
     queue.put(load_data(cfg, seed=0).train.ids.tolist())
 
 

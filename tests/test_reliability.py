@@ -336,12 +336,12 @@ def write_gz(path: Path, raw: bytes) -> None:
     path.write_bytes(gzip.compress(raw))
 
 
-def imdb_folder(root: Path, train: bytes | None = None) -> Path:
+def imdb_folder(root: Path, train: bytes | None = None, test: bytes | None = None) -> Path:
     folder = root / "imdb"
     folder.mkdir()
     good = b'{"text": "a fine film", "label": 1}\n{"text": "a bad film", "label": 0}\n' * 4
     write_gz(folder / "train.jsonl.gz", good if train is None else train)
-    write_gz(folder / "test.jsonl.gz", good)
+    write_gz(folder / "test.jsonl.gz", good if test is None else test)
     return folder
 
 
@@ -364,7 +364,7 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         folder = imdb_folder(root)
         return [*imdb, f"dataset.path={folder}", "dataset.num_val=8"], "leaves no training"
     if name == "missing data path":
-        return [*imdb, f"dataset.path={root / 'gone'}"], "gone: no such folder"
+        return [*imdb, f"dataset.path={root / 'gone'}"], "gone: no such file or folder"
     if name == "a directory where a file is expected":
         return ["dataset=sunspots", f"dataset.path={root}"], "is a folder, expected a file"
     if name == "a corrupt gzip":
@@ -375,11 +375,11 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         folder = imdb_folder(root, b'{"text": "x", "label": 1}\n{"text": oops}\n')
         return [*imdb, f"dataset.path={folder}"], "train.jsonl.gz: line 2 is not JSON"
     if name == "a label outside the classes":
-        folder = imdb_folder(root, b'{"text": "x", "label": 7}\n' * 4)
-        return [*imdb, f"dataset.path={folder}"], "has label 7, outside the classes 0 and 1"
+        folder = imdb_folder(root, test=b'{"text": "x", "label": 7}\n')
+        return [*imdb, f"dataset.path={folder}"], "has label 7, which the training part never"
     if name == "an empty split":
         folder = imdb_folder(root, b"")
-        return [*imdb, f"dataset.path={folder}"], "train.jsonl.gz: has no reviews"
+        return [*imdb, f"dataset.path={folder}"], "train.jsonl.gz: is empty"
     if name == "text that is not UTF-8":
         folder = imdb_folder(root, b'{"text": "caf\xe9", "label": 1}\n' * 4)
         return [*imdb, f"dataset.path={folder}"], "train.jsonl.gz: is not UTF-8 text"
@@ -403,7 +403,7 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
     if name == "train.precision=bf16 on a CPU without native bf16":
         return ["train.precision=bf16", "device=cpu"], "train.precision=bf16 needs"
     if name == "a bad data file read by one job of a sweep":
-        folder = imdb_folder(root, b'{"text": "x", "label": 7}\n' * 4)
+        folder = imdb_folder(root, test=b'{"text": "x", "label": 7}\n')
         return ["-m", *imdb, f"dataset.path={folder}", "seed=0,1"], "has label 7"
     if name == "a damaged summary.json in the run to resume":
         folder = run_folder(root / "run")

@@ -42,6 +42,8 @@ EPOCH_KEYS = {
     "train_acc_clean",
     "train_acc_flipped",
     "val_acc",
+    "train_macro_f1",
+    "val_macro_f1",
     "lr",
     "grad_norm",
     "epoch_seconds",
@@ -64,7 +66,7 @@ def test_run_folder_holds_every_record(tmp_path: Path) -> None:
     assert saved["status"] == "completed" and saved["epochs_run"] == 3 and saved["reg"] == {}
     assert saved["num_threads"] == torch.get_num_threads()
     assert saved["versions"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
-    assert set(saved["test"]) == {"loss", "acc"}
+    assert set(saved["test"]) == {"loss", "acc", "macro_f1"}
     assert (tmp_path / "curves.png").stat().st_size > 10_000
     for name in ("best.pt", "last.pt"):
         state = load_checkpoint(tmp_path / "checkpoints" / name)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import UsageError
-from lstm_overfit.storage import parse_jsonl
 
 
 class DataError(UsageError):
@@ -49,11 +48,6 @@ def read_text(path: Path) -> str:
         raise DataError(
             f"{path}: is not UTF-8 text (byte {err.start}); convert it to UTF-8"
         ) from None
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The objects of a JSON-lines data file (gzip too); a bad line is named."""
-    return parse_jsonl(read_text(path), path, error=DataError)
 
 
 def content_hash(paths: list[Path]) -> str:

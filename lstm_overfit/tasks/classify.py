@@ -1,9 +1,11 @@
 """Sequence classification: length-bucketed batches of whole sequences (padding never reaches
-a real step's result); binary or multi-class cross-entropy; accuracy, and where the data set
-knows which labels were flipped, accuracy on the clean and on the flipped examples."""
+a real step's result); binary or multi-class cross-entropy; accuracy and macro-F1 (the
+headline metric from three classes on), the majority class's as a baseline, and where the
+data set knows which labels were flipped, accuracy on the clean and on the flipped examples."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_overfit.config import Config, ReviewsData, SyntheticData
-from lstm_overfit.data import reviews, synthetic
+from lstm_overfit.config import Config, SyntheticData, TextsData
+from lstm_overfit.data import synthetic, texts
 from lstm_overfit.data.splits import Sequences, TaskData
 from lstm_overfit.models import LSTMClassifier
 from lstm_overfit.run_folder import EpochRecord
@@ -40,6 +42,18 @@ def predictions(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(-1)
 
 
+def macro_f1(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """The mean over classes of F1 = 2 TP / (2 TP + FP + FN), over the classes that occur
+    among the labels or the predictions (scikit-learn's choice); NaN on an empty split."""
+    if len(labels) == 0:
+        return math.nan
+    hits = torch.bincount(labels[predicted == labels], minlength=num_classes).double()
+    true = torch.bincount(labels, minlength=num_classes).double()
+    guessed = torch.bincount(predicted, minlength=num_classes).double()
+    present = (true + guessed) > 0
+    return float((2 * hits[present] / (true[present] + guessed[present])).mean())
+
+
 def length_batches(
     lengths: torch.Tensor, max_rows: int, max_padding: float = EVAL_MAX_PADDING
 ) -> list[torch.Tensor]:
@@ -58,13 +72,15 @@ def length_batches(
 
 
 class ClassificationTask:
-    metric, higher_is_better, loss_unit = "acc", True, "nats"
+    higher_is_better, loss_unit = True, "nats"
     objective_scale = 1.0
 
     def __init__(self, data: TaskData, cfg: Config, device: torch.device) -> None:
         self.data, self.loop, self.device = data, cfg.train, device
         # Two classes: one logit.
         self.output_size = 1 if data.num_classes == 2 else data.num_classes
+        # From three classes on, accuracy hides a neglected rare class; macro-F1 does not.
+        self.metric = "acc" if data.num_classes == 2 else "macro_f1"
 
     def train_sample(self, size: int, gen: torch.Generator) -> Sequences:
         """A fixed sample of the training split; all of it where the flipped labels are
@@ -107,12 +123,18 @@ class ClassificationTask:
     def evaluate(self, model: nn.Module, split: Sequences) -> dict[str, float]:
         model.eval()
         loss = torch.zeros((), device=self.device)
-        correct = torch.zeros(len(split), dtype=torch.bool, device=self.device)
+        predicted = torch.zeros(len(split), dtype=torch.long, device=self.device)
         for index in length_batches(split.lengths, self.loop.eval_batch_size):
             out, labels, _ = self._forward(model, split, index)
             loss += classification_loss(out.prediction, labels) * len(index)
-            correct[index.to(self.device)] = predictions(out.prediction) == labels
-        result = {"loss": loss.item() / len(split), "acc": share(correct)}
+            predicted[index.to(self.device)] = predictions(out.prediction)
+        labels = split.labels.to(self.device)
+        correct = predicted == labels
+        result = {
+            "loss": loss.item() / len(split),
+            "acc": share(correct),
+            "macro_f1": macro_f1(predicted, labels, self.data.num_classes),
+        }
         if split.flipped is not None:
             flipped = split.flipped.to(self.device)
             result["acc_clean"] = share(correct[~flipped])
@@ -120,11 +142,27 @@ class ClassificationTask:
             result["acc_flipped"] = share(correct[flipped])
         return result
 
+    def majority_baseline(self) -> dict[str, float]:
+        """Accuracy and macro-F1 of always predicting the training split's most frequent
+        class, on each split: what a model has to beat."""
+        counts = torch.bincount(self.data.train.labels, minlength=self.data.num_classes)
+        majority = int(counts.argmax())
+        baseline = {}
+        for name in ("train", "val", "test"):
+            labels = getattr(self.data, name).labels
+            constant = torch.full_like(labels, majority)
+            baseline[f"{name}_acc"] = share(labels == majority)
+            baseline[f"{name}_macro_f1"] = macro_f1(constant, labels, self.data.num_classes)
+        return baseline
+
     def summary_extras(self, records: Sequence[EpochRecord]) -> dict[str, Any]:
-        """Memorization, where the flipped labels are known: the last epoch's accuracy on
-        the training split's clean and flipped labels."""
+        """The classes' names, the majority-class baseline, and memorization where the
+        flipped labels are known: the last epoch's accuracy on the training split's clean
+        and flipped labels."""
         last = records[-1].task_metrics if records else {}
         return {
+            "classes": self.data.info.get("classes"),
+            "majority_baseline": self.majority_baseline(),
             "final_train_acc_clean": last.get("train_acc_clean"),
             "final_train_acc_flipped": last.get("train_acc_flipped"),
         }
@@ -143,7 +181,7 @@ KIND = TaskKind(
     split_unit="examples",
     sources=(
         DataSource("synthetic", SyntheticData, synthetic.load),
-        DataSource("reviews", ReviewsData, reviews.load),
+        DataSource("texts", TextsData, texts.load),
     ),
     reads_whole_sequence=True,
 )
