@@ -81,7 +81,8 @@ def edge_case(name: str, root: Path) -> tuple[list[str], str]:
             (folder / f"{split}.jsonl.gz").write_bytes(gzip.compress(rows))
         imdb = ["dataset=imdb", "dataset.num_val=2", f"dataset.cache_dir={root / 'cache'}"]
         return [*imdb, f"dataset.path={folder}"], (
-            'train.jsonl.gz: record 1 has no label; give it "label": 0 or 1'
+            "train.jsonl.gz: record 1 has no label (missing or NaN); give every record a label, "
+            "or drop the records without one"
         )
     if name == "a semicolon-separated CSV":
         path = root / "semi.csv"
