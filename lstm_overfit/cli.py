@@ -26,7 +26,7 @@ Train LSTMs and measure how they overfit, with and without regularization.
 commands:
   train [OVERRIDES...]     one training run; add -m for a sweep over comma-separated values
                            (`lstm-overfit train --help` lists every config group and key)
-  report PATH... [--baseline KEY=VALUE...] [--out DIR]
+  report PATH... [--baseline KEY=VALUE...] [--where KEY=VALUE...] [--vary KEY...] [--out DIR]
                            tables and plots over run and sweep folders
 
 options:
@@ -87,8 +87,11 @@ def register_resolvers() -> None:
 
     from omegaconf import OmegaConf
 
+    from lstm_overfit.output_folders import register_job_dir
+
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
+    register_job_dir()
 
 
 def _tag_console_lines(job: str) -> None:
@@ -270,6 +273,18 @@ def report(argv: list[str]) -> None:
         metavar="KEY=VALUE",
         help="the configuration to compare with (default: the unregularized one)",
     )
+    parser.add_argument(
+        "--where",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="only the runs with these values, such as dataset.num_train=1000",
+    )
+    parser.add_argument(
+        "--vary",
+        nargs="+",
+        metavar="KEY",
+        help="the keys to compare, such as reg.l2; every other key must have one value",
+    )
     parser.add_argument("--out", type=Path, help="where to write (default: the first path)")
     args = parser.parse_args(argv)
     for path in args.paths:
@@ -284,7 +299,7 @@ def report(argv: list[str]) -> None:
         runs = find_runs(args.paths)
         if not runs:
             usage_error(f"no runs under {', '.join(map(str, args.paths))} (no .hydra/config.yaml)")
-        built = build_report(runs, args.baseline)
+        built = build_report(runs, args.baseline, args.where, args.vary)
     except UsageError as err:
         usage_error(str(err))
     out = args.out or args.paths[0]

@@ -194,7 +194,7 @@ def warnings(report: Report) -> list[str]:
                 f"{', '.join(map(str, seeds))}; only the last of each is counted (report "
                 "one sweep, or remove the repeated runs)"
             )
-    return found
+    return found + report.notes  # runs not finished; data sets split into many strata
 
 
 def _markdown_table(rows: list[dict[str, str]]) -> list[str]:

@@ -31,13 +31,19 @@ log = logging.getLogger(__name__)
 # Settings that may change when a run continues: they do not touch what it computes (thread
 # count can move the last bits of a float sum; the device, more).
 RESUME_SETTINGS = ("train.progress=", "train.num_threads=", "device=")
+# With a larger value, a run continues past its end (the epochs it ran are kept as they are).
+MORE_EPOCHS = "train.epochs="
 
 
 def resume_overrides(overrides: list[str]) -> list[str] | None:
-    """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended."""
+    """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended.
+
+    `train.epochs=N`, more than the run's, continues it to N epochs, a run that completed
+    too: its records so far stay as they are."""
     switch = [o for o in overrides if o.startswith("resume=")]
     settings = [o for o in overrides if o.startswith(RESUME_SETTINGS)]
-    others = [o for o in overrides if o not in switch and o not in settings]
+    longer = [o for o in overrides if o.startswith(MORE_EPOCHS)]
+    others = [o for o in overrides if o not in switch + settings + longer]
     value = as_settings(switch)["resume"]
     folder = Path(value).expanduser()
     saved = read_overrides(folder)
@@ -50,15 +56,42 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
         raise UsageError(
             f"resume continues a run with its saved config; drop the other overrides "
             f"({' '.join(others)}); only {', '.join(s + '...' for s in RESUME_SETTINGS)} may "
-            "change"
+            f"change, and {MORE_EPOCHS}N may add epochs"
         )
-    if (ended := finished_summary(folder)) is not None:
+    ended = finished_summary(folder)
+    if longer:
+        check_more_epochs(folder, as_settings(longer)["train.epochs"], ended)
+    elif ended is not None:
         print(f"lstm-overfit: nothing to resume: the run in {folder} ended ({ended['status']})")
         return None
     check_checkpoints(folder)
     kept = [o for o in saved if not o.startswith("resume=")]
+    if longer:
+        kept = [o for o in kept if not o.startswith(MORE_EPOCHS)] + longer[-1:]
     where = folder.resolve()
     return [*kept, *settings, f"resume={where}", f"hydra.run.dir={where}"]
+
+
+def check_more_epochs(folder: Path, given: str, ended: dict[str, Any] | None) -> None:
+    """train.epochs=N with resume: N is more than the run's epochs, and the run can go on
+    (it did not stop early or diverge)."""
+    import yaml
+
+    config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text()) or {}
+    planned = (config.get("train") or {}).get("epochs")
+    if not given.isdigit() or planned is None or int(given) <= planned:
+        raise UsageError(
+            f"{MORE_EPOCHS}{given} with resume must be more than the run's {planned} epochs; "
+            f"give {MORE_EPOCHS}{(planned or 0) * 2}, say, or drop it to continue the run as it was"
+        )
+    if ended is not None and ended["status"] != "completed":
+        why = {
+            "stopped_early": "stopped early, so more epochs would stop at once",
+            "diverged": "diverged, so more epochs would continue from a broken state",
+        }[ended["status"]]
+        raise UsageError(
+            f"the run in {folder} {why}; start a new run with train.epochs={given} instead"
+        )
 
 
 def resume_sweep_overrides(overrides: list[str]) -> list[str]:
@@ -89,8 +122,9 @@ def check_checkpoints(folder: Path) -> None:
         load_checkpoint(best)
 
 
-# Overrides the CLI adds to every sweep it runs, or Hydra to every multirun.
-PINNED = ("resume=", "hydra.sweep.dir=", "hydra.mode=")
+# Overrides the CLI adds to every sweep it runs (and to a resumed one), or Hydra to every
+# multirun.
+PINNED = ("resume=", "hydra.sweep.dir=", "hydra.sweep.subdir=", "hydra.mode=")
 
 
 def sweep_resume_command(sweep_dir: Path) -> str:
