@@ -17,6 +17,7 @@ from conftest import run_cli, run_folders, run_main
 
 from lstm_overfit.checkpoints import CheckpointError, load_checkpoint
 from lstm_overfit.run_folder import read_metrics
+from lstm_overfit.runs import find_runs, unfinished_lines
 
 # Wall-clock fields: the only ones allowed to differ between a resumed run and a straight one.
 TIMING = {"epoch_seconds", "tokens_per_second", "eval_seconds", "ended_at", "wall_seconds"}
@@ -88,6 +89,8 @@ def test_sigkill_mid_epoch_then_resume_matches_a_straight_run(tmp_path, straight
     folder = the_run_folder(tmp_path)
     assert not (folder / "summary.json").exists()
     assert len(read_metrics(folder)) == 1
+    (killed,) = find_runs([folder])
+    assert killed.status == "killed" and killed.resume_command in unfinished_lines([killed])[0]
     resumed = run_cli("train", f"resume={folder}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(folder) == straight_run
@@ -441,6 +444,33 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         return ["dataset=csv", f"dataset.path={root / 'header.csv'}", "dataset.column=value"], (
             "header.csv: has a header but no rows"
         )
+    if name == "a job listed twice in a sweep":
+        return ["-m", "seed=0,0"], "the sweep lists seed=0 twice: the same run would be made twice"
+    if name == "two values of a sweep that make one run":
+        return ["-m", "+reg=l2,[l2]"], "the sweep's +reg=l2 and +reg=[l2] are one run"
+    if name == "a run folder that holds a run":
+        folder = run_folder(root / "run")
+        return [f"hydra.run.dir={folder}"], "already holds a run; continue it with"
+    if name == "a sweep folder that holds a sweep":
+        sweep = root / "sweep"
+        run_folder(sweep / "0-seed=0")
+        (sweep / "multirun.yaml").write_text("hydra: {}\n")
+        return ["-m", "seed=0,1", f"hydra.sweep.dir={sweep}"], "already holds a sweep; continue it"
+    if name == "a resumed sweep without one of its jobs":
+        sweep = root / "sweep"
+        run_folder(sweep / "0-seed=0")
+        (sweep / "multirun.yaml").write_text("hydra: {}\n")
+        return ["-m", "seed=1,2", f"resume={sweep}"], "its job 0-seed=0 is not one of this command"
+    if name == "train.epochs with resume, no more than the run's":
+        folder = ended_run(root / "run", "completed")
+        return [f"resume={folder}", "train.epochs=2"], (
+            "train.epochs=2 with resume must be more than the run's 2 epochs"
+        )
+    if name == "more epochs for a run that stopped early":
+        folder = ended_run(root / "run", "stopped_early")
+        return [f"resume={folder}", "train.epochs=4"], (
+            "stopped early, so more epochs would stop at once; start a new run"
+        )
     if name == "--cfg job with -m":
         return [
             "-m",
@@ -456,6 +486,14 @@ def run_folder(folder: Path) -> Path:
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text("- +experiment=smoke\n")
     (folder / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    return folder
+
+
+def ended_run(folder: Path, status: str) -> Path:
+    """A run of two epochs that ended with `status`."""
+    run_folder(folder)
+    (folder / ".hydra" / "config.yaml").write_text("seed: 0\ntrain:\n  epochs: 2\n")
+    (folder / "summary.json").write_text(json.dumps({"status": status}))
     return folder
 
 
@@ -490,6 +528,13 @@ CATALOGUE = [
     "an empty CSV file",
     "a CSV file with a header and no rows",
     "--cfg job with -m",
+    "a job listed twice in a sweep",
+    "two values of a sweep that make one run",
+    "a run folder that holds a run",
+    "a sweep folder that holds a sweep",
+    "a resumed sweep without one of its jobs",
+    "train.epochs with resume, no more than the run's",
+    "more epochs for a run that stopped early",
 ]
 
 
@@ -632,3 +677,37 @@ def test_train_help_answers_without_loading_torch(tmp_path: Path) -> None:
     code += "print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.strip().endswith("False")
+
+
+def test_more_epochs_continue_a_completed_run_as_if_it_had_run_them_straight(
+    tmp_path: Path, straight_run
+) -> None:
+    folder = tmp_path / "run"
+    shorter = [o for o in RUN if o != "train.epochs=3"] + ["train.epochs=2"]
+    threads = "train.num_threads=1"  # as the straight run's one thread
+    assert run_main(*shorter, threads, f"hydra.run.dir={folder}", cwd=tmp_path).returncode == 0
+    before = read_metrics(folder)
+    longer = run_main("train", f"resume={folder}", "train.epochs=3", threads, cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr
+    assert read_metrics(folder)[:2] == before  # the epochs it ran, bit for bit, timing too
+    assert outcome(folder) == straight_run
+    assert json.loads((folder / "summary.json").read_text())["epochs_run"] == 3
+    again = run_main("train", f"resume={folder}", cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to resume" in again.stdout
+
+
+def test_a_sweep_extended_by_seeds_runs_only_the_new_jobs(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    first = [*SWEEP[:2], "seed=0", *SWEEP[3:], f"hydra.sweep.dir={sweep}"]
+    assert run_main(*first, cwd=tmp_path).returncode == 0
+    [held] = sweep.glob("0-*")
+    stamp = (held / "summary.json").stat().st_mtime_ns
+    extended = run_main(*SWEEP[:2], "seed=0,1", *SWEEP[3:], f"resume={sweep}", cwd=tmp_path)
+    assert extended.returncode == 0, extended.stderr
+    assert (held / "summary.json").stat().st_mtime_ns == stamp  # not run again
+    assert sorted(p.name.split("-")[0] for p in sweep.glob("*-*")) == ["0", "1"]
+    runs = find_runs([sweep])
+    assert sorted(r.seed for r in runs) == [0, 1] and {r.status for r in runs} == {"completed"}
+    rows = (sweep / "summary.csv").read_text().splitlines()
+    assert len(rows) == 3  # one sweep's report, both jobs
+    assert "seed=0,1" in (sweep / "multirun.yaml").read_text()
