@@ -26,8 +26,10 @@ Train LSTMs and measure how they overfit, with and without regularization.
 commands:
   train [OVERRIDES...]     one training run; add -m for a sweep over comma-separated values
                            (`lstm-overfit train --help` lists every config group and key)
-  report PATH... [--baseline KEY=VALUE...] [--where KEY=VALUE...] [--vary KEY...] [--out DIR]
-                           tables and plots over run and sweep folders
+  report PATH... [--baseline KEY=VALUE...] [--out DIR]
+         [--where KEY=VALUE...] [--vary KEY...]
+                           tables and plots over run and sweep folders (--where: only
+                           the runs with these values; --vary: the keys to compare)
 
 options:
   -h, --help               this help
@@ -80,8 +82,9 @@ def usage_error(message: str) -> NoReturn:
 
 def register_resolvers() -> None:
     """`${run_id:}`: a short random id that keeps run folders unique within one second.
-
     Cached, and Hydra copies the cache into each sweep job, so all jobs share one sweep folder.
+
+    `${job_dir:...}`: the job folders of a resumed sweep (output_folders.py).
     """
     import secrets
 
