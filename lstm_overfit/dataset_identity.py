@@ -16,6 +16,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from lstm_overfit.config import UsageError
 from lstm_overfit.storage import atomic_write_json
 
 IDENTITY_FILE = "dataset.json"
@@ -73,3 +74,19 @@ def read_identity(folder: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return identity if isinstance(identity, dict) else None
+
+
+def check_same_data(folder: Path, dataset: Any) -> None:
+    """A run continues on the data it started with: its records would otherwise mix two
+    data sets. Compares the files the continued run reads with those recorded at its start."""
+    recorded = read_identity(folder)
+    if recorded is None:
+        return
+    now = dataset_identity(dataset)
+    if now["files_sha256"] != recorded.get("files_sha256"):
+        where = now["path"] or "the hub"
+        raise UsageError(
+            f"{where}: not the data the run in {folder} started with (its files' sha256 "
+            f"differs from the one recorded in {IDENTITY_FILE}); give the files it read "
+            "(dataset.path) as they were, or start a new run"
+        )

@@ -110,8 +110,9 @@ def _named(overrides: list[str]) -> list[str]:
 def check_sweep_jobs(folder: Path, jobs: list[list[str]], configs: list[Config]) -> None:
     """`-m ... resume=SWEEP_DIR`: every job the folder holds is one of the command's jobs,
     written the same way (so it keeps its folder); the command may add jobs."""
+    from lstm_overfit.dataset_identity import check_same_data
     from lstm_overfit.resume import sweep_resume_command
-    from lstm_overfit.run_folder import read_overrides
+    from lstm_overfit.run_folder import finished_summary, read_overrides
 
     held = sweep_jobs(folder)
     if not held:
@@ -120,6 +121,8 @@ def check_sweep_jobs(folder: Path, jobs: list[list[str]], configs: list[Config])
     for job in held:
         saved = _saved(job)
         match = [named for named, plain in planned if plain == saved]
+        if match and finished_summary(job) is None:  # it continues: on the data it read
+            check_same_data(job, configs[[p for _, p in planned].index(saved)].dataset)
         if not match:
             raise UsageError(
                 f"resume={folder}: its job {job.name} is not one of this command's jobs; a "

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import DATA_SCHEMAS, Config, UsageError
+from lstm_overfit.dataset_identity import check_same_data
 from lstm_overfit.output_folders import (
     check_distinct_jobs,
     check_new_output,
@@ -224,6 +225,8 @@ def plan(config_dir: Path, overrides: list[str], multirun: bool) -> list[str] | 
         check_new_output(output, multirun)
     elif multirun:  # the jobs it holds keep their folders; new ones get their own
         overrides = [*overrides, *job_numbering(output, len(configs))]
+    else:
+        check_same_data(output, configs[0].dataset)
     check_writable(output)
     check_runtime(configs)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"

@@ -471,6 +471,14 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         return [f"resume={folder}", "train.epochs=4"], (
             "stopped early, so more epochs would stop at once; start a new run"
         )
+    if name == "data that changed since the run to resume started":
+        csv = root / "series.csv"
+        csv.write_text("t,value\n" + "".join(f"{i},{i}\n" for i in range(100)))
+        data = ["dataset=csv", f"dataset.path={csv}", "dataset.column=value"]
+        folder = run_folder(root / "run")
+        (folder / ".hydra" / "overrides.yaml").write_text(json.dumps(data))
+        (folder / "dataset.json").write_text(json.dumps({"files_sha256": "0" * 64}))
+        return [f"resume={folder}"], "not the data the run in"
     if name == "--cfg job with -m":
         return [
             "-m",
@@ -535,6 +543,7 @@ CATALOGUE = [
     "a resumed sweep without one of its jobs",
     "train.epochs with resume, no more than the run's",
     "more epochs for a run that stopped early",
+    "data that changed since the run to resume started",
 ]
 
 
