@@ -52,6 +52,7 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
             f"resume={value} is not a run folder (no .hydra/overrides.yaml in it); point it "
             "at a run's folder, such as outputs/runs/<date>/<time>-<id>"
         )
+    check_not_running(folder)
     if others:
         raise UsageError(
             f"resume continues a run with its saved config; drop the other overrides "
@@ -106,8 +107,22 @@ def resume_sweep_overrides(overrides: list[str]) -> list[str]:
         )
     for job in sorted(p for p in folder.iterdir() if read_overrides(p) is not None):
         if finished_summary(job) is None:  # the jobs to continue: their files must load
+            check_not_running(job)
             check_checkpoints(job)
     return [*overrides, f"hydra.sweep.dir={folder.resolve()}"]
+
+
+def check_not_running(folder: Path) -> None:
+    """Two processes must not write one run: a run whose process still runs here is left to
+    it. (One on another host cannot be told from here, and is not refused.)"""
+    from lstm_overfit.liveness import RUNNING, process_state, read_mark
+
+    mark = read_mark(folder)
+    if mark is not None and process_state(mark) == RUNNING:
+        raise UsageError(
+            f"the run in {folder} is still running (process {mark['pid']} on this host); "
+            "let it end, or stop it, before you continue it"
+        )
 
 
 def check_checkpoints(folder: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 from conftest import run_cli, run_folders, run_main
 
 from lstm_overfit.checkpoints import CheckpointError, load_checkpoint
+from lstm_overfit.liveness import mark_running
 from lstm_overfit.run_folder import read_metrics
 from lstm_overfit.runs import find_runs, unfinished_lines
 
@@ -479,6 +480,10 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         (folder / ".hydra" / "overrides.yaml").write_text(json.dumps(data))
         (folder / "dataset.json").write_text(json.dumps({"files_sha256": "0" * 64}))
         return [f"resume={folder}"], "not the data the run in"
+    if name == "resume of a run that is still running":
+        folder = run_folder(root / "run")
+        mark_running(folder)  # this test's own process: alive
+        return [f"resume={folder}"], "is still running (process"
     if name == "--cfg job with -m":
         return [
             "-m",
@@ -544,6 +549,7 @@ CATALOGUE = [
     "train.epochs with resume, no more than the run's",
     "more epochs for a run that stopped early",
     "data that changed since the run to resume started",
+    "resume of a run that is still running",
 ]
 
 
