@@ -78,7 +78,8 @@ def check_more_epochs(folder: Path, given: str, ended: dict[str, Any] | None) ->
     (it did not stop early or diverge)."""
     import yaml
 
-    config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text()) or {}
+    saved = folder / ".hydra" / "config.yaml"
+    config = (yaml.safe_load(saved.read_text()) if saved.is_file() else None) or {}
     planned = (config.get("train") or {}).get("epochs")
     if not given.isdigit() or planned is None or int(given) <= planned:
         raise UsageError(

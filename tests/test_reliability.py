@@ -713,11 +713,12 @@ def test_more_epochs_continue_a_completed_run_as_if_it_had_run_them_straight(
 
 def test_a_sweep_extended_by_seeds_runs_only_the_new_jobs(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    first = [*SWEEP[:2], "seed=0", *SWEEP[3:], f"hydra.sweep.dir={sweep}"]
+    smoke = ["+experiment=smoke", "dataset.num_train=64"]
+    first = ["train", "-m", "seed=0", *smoke, f"hydra.sweep.dir={sweep}"]
     assert run_main(*first, cwd=tmp_path).returncode == 0
     [held] = sweep.glob("0-*")
     stamp = (held / "summary.json").stat().st_mtime_ns
-    extended = run_main(*SWEEP[:2], "seed=0,1", *SWEEP[3:], f"resume={sweep}", cwd=tmp_path)
+    extended = run_main("train", "-m", "seed=0,1", *smoke, f"resume={sweep}", cwd=tmp_path)
     assert extended.returncode == 0, extended.stderr
     assert (held / "summary.json").stat().st_mtime_ns == stamp  # not run again
     assert sorted(p.name.split("-")[0] for p in sweep.glob("*-*")) == ["0", "1"]
