@@ -10,7 +10,6 @@ the new ones are numbered after them. Every job of the sweep folder stays a job 
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,13 +37,13 @@ def sweep_jobs(folder: Path) -> list[Path]:
 
 def check_new_output(folder: Path, multirun: bool) -> None:
     """A command that is not a resume writes into a folder of its own."""
-    from lstm_overfit.resume import sweep_resume_command
+    from lstm_overfit.resume import resume_command, sweep_resume_command
 
     if not folder.is_dir():
         return
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     if holds_run(folder):
-        again = f"lstm-overfit train resume={shlex.quote(str(folder))}"
+        again = resume_command(folder)
         raise UsageError(
             f"{key}={folder} already holds a run; continue it with `{again}`, or give another {key}"
         )
@@ -101,6 +100,12 @@ def _saved(job: Path) -> dict[str, Any] | None:
     return None
 
 
+def _but_epochs(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    return {**config, "train": {**config.get("train", {}), "epochs": None}}
+
+
 def _named(overrides: list[str]) -> list[str]:
     """The overrides a job folder's name is made of (Hydra's own are not the job's)."""
     ignored = (*NOT_IN_JOB_NAME, "hydra.", "hydra/", "+hydra")
@@ -111,7 +116,7 @@ def check_sweep_jobs(folder: Path, jobs: list[list[str]], configs: list[Config])
     """`-m ... resume=SWEEP_DIR`: every job the folder holds is one of the command's jobs,
     written the same way (so it keeps its folder); the command may add jobs."""
     from lstm_overfit.dataset_identity import check_same_data
-    from lstm_overfit.resume import sweep_resume_command
+    from lstm_overfit.resume import resume_command, sweep_resume_command
     from lstm_overfit.run_folder import finished_summary, read_overrides
 
     held = sweep_jobs(folder)
@@ -124,6 +129,12 @@ def check_sweep_jobs(folder: Path, jobs: list[list[str]], configs: list[Config])
         if match and finished_summary(job) is None:  # it continues: on the data it read
             check_same_data(job, configs[[p for _, p in planned].index(saved)].dataset)
         if not match:
+            if any(_but_epochs(plain) == _but_epochs(saved) for _, plain in planned):
+                raise UsageError(
+                    f"resume={folder}: a sweep's jobs keep their train.epochs; give a job "
+                    f"more epochs on its own: `{resume_command(folder / job.name)} "
+                    "train.epochs=N`"
+                )
             raise UsageError(
                 f"resume={folder}: its job {job.name} is not one of this command's jobs; a "
                 "sweep continues with its own overrides, where a key may take more values "

@@ -9,6 +9,7 @@ past that checkpoint are dropped, to be recomputed.
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,32 @@ RESUME_SETTINGS = ("train.progress=", "train.num_threads=", "device=")
 MORE_EPOCHS = "train.epochs="
 
 
+def as_value(path: Path | str) -> str:
+    """A folder as an override's value: in quotes where Hydra would read its commas, equals
+    signs or brackets (a sweep job's folder has them)."""
+    text = str(path)
+    if re.fullmatch(r"[\w./~@%+-]*", text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def unquoted(value: str) -> str:
+    """An override's value as the path it names, without the quotes it may have been given in."""
+    if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def resume_command(folder: Path) -> str:
+    """The shell command that continues the run in `folder`."""
+    argument = f"resume={as_value(folder)}"
+    if argument == shlex.quote(argument):
+        return f"lstm-overfit train {argument}"
+    if re.search(r'["$`\\!]', argument):
+        return f"lstm-overfit train {shlex.quote(argument)}"
+    return f'lstm-overfit train "{argument}"'  # reads better than shlex's quoted quotes
+
+
 def resume_overrides(overrides: list[str]) -> list[str] | None:
     """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended.
 
@@ -45,7 +72,7 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
     longer = [o for o in overrides if o.startswith(MORE_EPOCHS)]
     others = [o for o in overrides if o not in switch + settings + longer]
     value = as_settings(switch)["resume"]
-    folder = Path(value).expanduser()
+    folder = Path(unquoted(value)).expanduser()
     saved = read_overrides(folder)
     if saved is None:
         raise UsageError(
@@ -70,7 +97,7 @@ def resume_overrides(overrides: list[str]) -> list[str] | None:
     if longer:
         kept = [o for o in kept if not o.startswith(MORE_EPOCHS)] + longer[-1:]
     where = folder.resolve()
-    return [*kept, *settings, f"resume={where}", f"hydra.run.dir={where}"]
+    return [*kept, *settings, f"resume={as_value(where)}", f"hydra.run.dir={as_value(where)}"]
 
 
 def check_more_epochs(folder: Path, given: str, ended: dict[str, Any] | None) -> None:

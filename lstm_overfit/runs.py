@@ -85,13 +85,11 @@ class Run:
     @property
     def resume_command(self) -> str:
         """The command that continues it: the whole sweep's for a sweep's job."""
-        import shlex
-
-        from lstm_overfit.resume import sweep_resume_command
+        from lstm_overfit.resume import resume_command, sweep_resume_command
 
         if (self.folder.parent / "multirun.yaml").is_file():
             return sweep_resume_command(self.folder.parent)
-        return f"lstm-overfit train resume={shlex.quote(str(self.folder))}"
+        return resume_command(self.folder)
 
     @property
     def settings(self) -> dict[str, Any]:

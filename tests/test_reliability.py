@@ -484,6 +484,21 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         folder = run_folder(root / "run")
         mark_running(folder)  # this test's own process: alive
         return [f"resume={folder}"], "is still running (process"
+    if name == "more epochs for a sweep's jobs":
+        from conftest import CONF
+        from omegaconf import OmegaConf
+
+        from lstm_overfit.preflight import compose_config
+
+        sweep = root / "sweep"
+        job = run_folder(sweep / "0-seed=0")
+        (job / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
+        composed = OmegaConf.structured(compose_config(CONF, ["seed=0"]))
+        (job / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(composed))
+        (sweep / "multirun.yaml").write_text("hydra: {}\n")
+        return ["-m", "seed=0,1", "train.epochs=80", f"resume={sweep}"], (
+            "a sweep's jobs keep their train.epochs; give a job more epochs on its own"
+        )
     if name == "--cfg job with -m":
         return [
             "-m",
@@ -550,6 +565,7 @@ CATALOGUE = [
     "more epochs for a run that stopped early",
     "data that changed since the run to resume started",
     "resume of a run that is still running",
+    "more epochs for a sweep's jobs",
 ]
 
 

@@ -5,6 +5,7 @@ folders of a resumed sweep."""
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 import subprocess
 from pathlib import Path
@@ -21,6 +22,7 @@ from lstm_overfit.liveness import PROCESS_FILE, this_process
 from lstm_overfit.output_folders import job_dir
 from lstm_overfit.report import build_report
 from lstm_overfit.report_files import warnings
+from lstm_overfit.resume import as_value, resume_command, unquoted
 from lstm_overfit.runs import ReportError, find_runs
 
 
@@ -243,3 +245,16 @@ def test_a_resumed_sweep_keeps_its_jobs_folders_and_numbers_new_ones_apart(tmp_p
     assert folder(0, "seed=0") == "0-seed=0"
     assert folder(3, "seed=2") == "3-seed=2"  # a free number: its own
     assert folder(1, "seed=4") == "6-seed=4"  # number 1 is a held job's: past them all
+
+
+@pytest.mark.parametrize(
+    "path", ["/runs/12-00-00-abc", "/sweeps/x/0-+reg=l2,seed=0", "/a b/it's [1]"]
+)
+def test_a_folder_given_as_an_override_reads_back_as_itself(path: str) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    (override,) = OverridesParser.create().parse_overrides([f"resume={as_value(path)}"])
+    assert override.value() == path and unquoted(as_value(path)) == path
+    argument = resume_command(Path(path)).removeprefix("lstm-overfit train ")
+    (typed,) = shlex.split(argument)  # what the shell hands over
+    assert typed == f"resume={as_value(path)}"
