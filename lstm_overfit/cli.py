@@ -129,7 +129,7 @@ def _train_task(dict_cfg: Any) -> float:
     from omegaconf import OmegaConf
 
     from lstm_overfit.console import print_summary
-    from lstm_overfit.resume import ended_job, sweep_resume_command
+    from lstm_overfit.resume import ended_job, resume_command, sweep_resume_command
     from lstm_overfit.stopping import Interrupted
 
     hydra_cfg = HydraConfig.get()
@@ -160,7 +160,7 @@ def _train_task(dict_cfg: Any) -> float:
         else:
             print(
                 f"lstm-overfit: interrupted by {stop}: the run saved its place; continue it "
-                f"with `lstm-overfit train resume={out_dir}`",
+                f"with `{resume_command(out_dir)}`",
                 file=sys.stderr,
             )
         sys.exit(128 + stop.signum)
@@ -172,7 +172,7 @@ def _train_task(dict_cfg: Any) -> float:
         print(
             f"lstm-overfit: error: cannot write {err.filename or out_dir}: "
             f"{err.strerror or err}; free space or make the folder writable, then continue "
-            f"with `lstm-overfit train resume={out_dir}`",
+            f"with `{resume_command(out_dir)}`",
             file=sys.stderr,
         )
         sys.exit(EXIT_RUN_FAILED)
