@@ -24,23 +24,26 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import RegConfig
+from lstm_overfit.report_scope import check_vary, dataset_labels, select_runs, strata_note
 from lstm_overfit.run_folder import USABLE, compared_numbers
-from lstm_overfit.runs import ReportError, Run, fmt_value, is_number, unfinished_lines
+from lstm_overfit.runs import (
+    ReportError,
+    Run,
+    fmt_value,
+    is_number,
+    parse_settings,
+    unfinished_lines,
+)
 from lstm_overfit.stats import FAMILY_ERROR, Comparison, holm, paired
 
 # The summary numbers compared: name -> (its name in sentences, its column in tables). Lower
 # is better for each but the test metric, whose direction its runs' summaries record.
 COMPARED = compared_numbers()
 REG_DEFAULTS = {f"reg.{k}": v for k, v in vars(RegConfig()).items()}
-# Past this many strata in one data set, the report names the keys that split it and how to
-# compare fewer.
-READABLE_STRATA = 4
 
 
 @dataclass
@@ -126,7 +129,6 @@ class Section:
     metric: str | None  # acc, ppl, mae: the task's metric, as its runs' summaries name it
     metric_higher_is_better: bool
     loss_unit: str
-    compared: tuple[str, ...] = ()  # keys named with --vary: compared, not strata
 
     @property
     def groups(self) -> list[Group]:
@@ -134,7 +136,7 @@ class Section:
 
     @property
     def context_keys(self) -> list[str]:
-        return [k for k in self.varying if not k.startswith("reg.") and k not in self.compared]
+        return [k for k in self.varying if not k.startswith("reg.")]
 
     def higher_is_better(self, number: str) -> bool:
         """Only the test metric can be better higher (accuracy); losses and gaps are lower."""
@@ -177,12 +179,12 @@ class Report:
         return self.adjusted.get(key, 1.0) < FAMILY_ERROR
 
 
-def _section(dataset: str, groups: list[Group], compared: tuple[str, ...] = ()) -> Section:
+def _section(dataset: str, groups: list[Group]) -> Section:
     finished = [g for g in groups if g.usable] or groups
     keys = sorted({k for g in finished for k in g.settings})
     varying = [k for k in keys if len({repr(g.settings.get(k)) for g in finished}) > 1]
     shared = {k: finished[0].settings[k] for k in keys if k not in varying}
-    context_keys = [k for k in varying if not k.startswith("reg.") and k not in compared]
+    context_keys = [k for k in varying if not k.startswith("reg.")]
     strata: dict[str, Stratum] = {}
     for group in groups:
         context = {k: group.settings.get(k) for k in context_keys}
@@ -203,27 +205,7 @@ def _section(dataset: str, groups: list[Group], compared: tuple[str, ...] = ()) 
         task.get("metric"),
         bool(task.get("metric_higher_is_better")),
         task.get("loss_unit") or "",
-        compared,
     )
-
-
-def _parsed(items: list[str], flag: str = "--baseline") -> list[tuple[str, Any]]:
-    """KEY=VALUE items as (key without +, parsed value): numbers as numbers, lists as tuples."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
-    parser = OverridesParser.create()
-    parsed = []
-    for item in items:
-        try:
-            (override,) = parser.parse_overrides([item])
-        except OverrideParseException:
-            raise ReportError(
-                f"{flag} {item}: write it as KEY=VALUE, such as reg.l2=0.001"
-            ) from None
-        value = override.value()
-        parsed.append((override.key_or_group, tuple(value) if isinstance(value, list) else value))
-    return parsed
 
 
 def _matches(group: Group, wanted: list[tuple[str, Any]]) -> bool:
@@ -239,11 +221,11 @@ def _matches(group: Group, wanted: list[tuple[str, Any]]) -> bool:
 
 
 def _parsed_overrides(run: Run) -> list[tuple[str, Any]]:
-    return _parsed([o for o in run.overrides if "=" in o])
+    return parse_settings([o for o in run.overrides if "=" in o])
 
 
 def _choose_baselines(sections: list[Section], baseline: list[str] | None) -> None:
-    wanted = _parsed(baseline) if baseline else None
+    wanted = parse_settings(baseline) if baseline else None
     found = False
     for stratum in (s for section in sections for s in section.strata):
         usable = [g for g in stratum.groups if g.usable]
@@ -268,118 +250,6 @@ def _choose_baselines(sections: list[Section], baseline: list[str] | None) -> No
         )
 
 
-def select_runs(runs: list[Run], where: list[str] | None) -> list[Run]:
-    """--where KEY=VALUE...: the runs for which every item holds (a config key against its
-    composed value, a config group such as +reg=l2 against the overrides as typed)."""
-    if not where:
-        return runs
-    kept = runs
-    for key, value in _parsed(where, "--where"):
-        known = [r for r in runs if key in r.config or any(k == key for k, _ in _typed(r))]
-        if not known:
-            raise ReportError(f"--where {key}=...: no run has the key '{key}'{_close(key, runs)}")
-        before, kept = kept, [r for r in kept if _run_holds(r, key, value)]
-        if not kept:
-            values = Counter(fmt_value(r.config.get(key)) for r in before)
-            listed = ", ".join(f"{v} ({_runs(n)})" for v, n in sorted(values.items()))
-            raise ReportError(
-                f"--where {key}={fmt_value(value)} leaves no runs; its values there: {listed}"
-            )
-    return kept
-
-
-def _typed(run: Run) -> list[tuple[str, Any]]:
-    return _parsed([o for o in run.overrides if "=" in o], "--where")
-
-
-def _run_holds(run: Run, key: str, value: Any) -> bool:
-    if key in run.config:
-        return run.config[key] == value
-    return (key, value) in _typed(run)
-
-
-def _runs(n: int) -> str:
-    return f"{n} run{'' if n == 1 else 's'}"
-
-
-def _close(key: str, runs: list[Run]) -> str:
-    import difflib
-
-    keys = sorted({k for r in runs for k in r.config})
-    close = difflib.get_close_matches(key, keys, n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def check_vary(sections: list[Section], vary: list[str], runs: list[Run]) -> None:
-    """--vary KEY...: the report compares along these keys only, so every other key that
-    would split the runs must have one value (pinned with --where)."""
-    for key in vary:
-        if not any(key in r.config for r in runs):
-            raise ReportError(f"--vary {key}: no run has the key '{key}'{_close(key, runs)}")
-    for section in sections:
-        others = [k for k in section.varying if k not in vary]
-        if not others:
-            continue
-        runs_of = [r for g in section.groups for r in g.runs]
-        described = "; ".join(_spread(k, runs_of) for k in others[:3])
-        more = f" and {len(others) - 3} more keys" if len(others) > 3 else ""
-        first = others[0]
-        example = Counter(fmt_value(r.config.get(first)) for r in runs_of).most_common(1)[0][0]
-        raise ReportError(
-            f"--vary {' '.join(vary)}: the runs on {section.dataset} also differ in "
-            f"{described}{more}; keep one value with --where (such as --where "
-            f"{first}={example}), or add the key to --vary"
-        )
-
-
-def _spread(key: str, runs: list[Run]) -> str:
-    values = Counter(fmt_value(r.config.get(key)) for r in runs)
-    listed = ", ".join(f"{v}: {_runs(n)}" for v, n in sorted(values.items()))
-    return f"{key} ({listed})"
-
-
-def strata_note(section: Section) -> str | None:
-    """Where a data set splits into more strata than a reader can use: the keys that split
-    it, and how to compare fewer."""
-    if len(section.strata) <= READABLE_STRATA:
-        return None
-    runs = [r for g in section.groups for r in g.runs]
-    keys = section.context_keys
-    counts = {k: len({repr(s.context.get(k)) for s in section.strata}) for k in keys}
-    keys = sorted(counts, key=lambda k: -counts[k])
-    split = ", ".join(f"{k} ({counts[k]} values)" for k in keys)
-    first = keys[0]
-    example = Counter(fmt_value(r.config.get(first)) for r in runs).most_common(1)[0][0]
-    return (
-        f"note: the runs on {section.dataset} split into {len(section.strata)} strata by "
-        f"{split}, each compared only within itself; to compare fewer, keep one value with "
-        f"`--where {first}={example}`, or name what to compare with `--vary KEY`"
-    )
-
-
-def dataset_labels(runs: list[Run]) -> dict[int, str]:
-    """Each run's data set as the report names it (by the run's position in `runs`): its
-    name, with its files and their digest where runs of one name read different files."""
-    sources: dict[str, set] = {}
-    for run in runs:
-        sources.setdefault(_name(run), set()).add(run.data_source)
-    labels = {}
-    for i, run in enumerate(runs):
-        name = _name(run)
-        if len(sources[name]) == 1:
-            labels[i] = name
-        elif run.data_source is None:
-            labels[i] = f"{name} (no local files)"
-        else:
-            where = Path(str(run.config.get("dataset.path") or "")).name
-            labels[i] = f"{name} ({where} {run.data_source[:8]})"
-    return labels
-
-
-def _name(run: Run) -> str:
-    return str(run.config.get("dataset.name", "?"))
-
-
 def build_report(
     runs: list[Run],
     baseline: list[str] | None = None,
@@ -393,8 +263,7 @@ def build_report(
         groups = by_dataset.setdefault(labels[i], {})
         group = Group(run.settings)
         groups.setdefault(group.key, group).runs.append(run)
-    compared = tuple(vary or ())
-    sections = [_section(name, list(gs.values()), compared) for name, gs in by_dataset.items()]
+    sections = [_section(name, list(groups.values())) for name, groups in by_dataset.items()]
     sections.sort(key=lambda s: s.dataset)
     if vary:
         check_vary(sections, vary, runs)

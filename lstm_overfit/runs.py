@@ -31,6 +31,25 @@ class ReportError(UsageError):
     """A report that cannot be made as asked: one line, exit status 2."""
 
 
+def parse_settings(items: list[str], flag: str = "--baseline") -> list[tuple[str, Any]]:
+    """KEY=VALUE items as (key without +, parsed value): numbers as numbers, lists as tuples."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for item in items:
+        try:
+            (override,) = parser.parse_overrides([item])
+        except OverrideParseException:
+            raise ReportError(
+                f"{flag} {item}: write it as KEY=VALUE, such as reg.l2=0.001"
+            ) from None
+        value = override.value()
+        parsed.append((override.key_or_group, tuple(value) if isinstance(value, list) else value))
+    return parsed
+
+
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     """A nested config as {dotted.key: value}; lists become tuples, so values compare."""
     if isinstance(node, dict):
