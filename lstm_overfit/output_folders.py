@@ -4,7 +4,8 @@ A run folder that holds a run is refused unless the command is its resume, and a
 that holds a sweep unless the command resumes it: a second run into the same folder would
 append its epochs to the first's records. A resumed sweep may add jobs (more seeds, more
 values of its keys): the jobs it holds keep their folders, and are skipped where they ended;
-the new ones are numbered after them. Every job of the sweep folder stays a job of the sweep.
+a new one takes its number in the command's order where no held job has it, else a number
+past all of them. Every job of the sweep folder stays a job of the sweep.
 """
 
 from __future__ import annotations
@@ -125,9 +126,7 @@ def check_sweep_jobs(folder: Path, jobs: list[list[str]], configs: list[Config])
     planned = [(_named(job), _plain(cfg)) for job, cfg in zip(jobs, configs, strict=True)]
     for job in held:
         saved = _saved(job)
-        match = [named for named, plain in planned if plain == saved]
-        if match and finished_summary(job) is None:  # it continues: on the data it read
-            check_same_data(job, configs[[p for _, p in planned].index(saved)].dataset)
+        match = [i for i, (_, plain) in enumerate(planned) if plain == saved]
         if not match:
             if any(_but_epochs(plain) == _but_epochs(saved) for _, plain in planned):
                 raise UsageError(
@@ -141,12 +140,14 @@ def check_sweep_jobs(folder: Path, jobs: list[list[str]], configs: list[Config])
                 f"(such as more seeds): `{sweep_resume_command(folder)}`"
             )
         written = _named(read_overrides(job) or [])
-        if written not in match:
+        if written not in [planned[i][0] for i in match]:
             raise UsageError(
                 f"resume={folder}: its job {job.name} was made with {' '.join(written)}, "
-                f"and this command writes it {' '.join(match[0])}; write the values as the "
-                "sweep did"
+                f"and this command writes it {' '.join(planned[match[0]][0])}; write the "
+                "values as the sweep did"
             )
+        if finished_summary(job) is None:  # it continues, on the data it started with
+            check_same_data(job, configs[match[0]].dataset)
 
 
 def job_numbering(folder: Path, jobs: int) -> list[str]:
