@@ -189,8 +189,9 @@ def _started_in(folder: Path) -> Path:
 
 
 def unfinished_lines(runs: list[Run]) -> list[str]:
-    """One line per run that has not ended: how far it got, and how to continue it."""
-    lines = []
+    """One line per run that has not ended, with how far it got and how to continue it; the
+    jobs of a sweep are continued with the sweep, in one line for each sweep."""
+    lines, sweeps = [], {}
     for run in runs:
         if run.status not in (*UNFINISHED, "interrupted"):
             continue
@@ -199,20 +200,24 @@ def unfinished_lines(runs: list[Run]) -> list[str]:
         so_far = f"{done} of {planned} epochs" if planned else f"{done} epochs"
         if best is not None:
             so_far += f", the best validation loss so far {best:.4g} at epoch {at}"
-        again = f"continue it with `{run.resume_command}`"
+        in_sweep = (run.folder.parent / "multirun.yaml").is_file()
+        if run.status != RUNNING and in_sweep:
+            sweeps.setdefault(run.folder.parent, run.resume_command)
+        again = "" if in_sweep else f"; continue it with `{run.resume_command}`"
         if run.status == RUNNING:
             lines.append(f"running: {run.folder}: {so_far}")
         elif run.status == KILLED:
             lines.append(
                 f"killed: {run.folder}: its process is gone without a summary, after "
-                f"{so_far}; {again}"
+                f"{so_far}{again}"
             )
         elif run.status == UNKNOWN:
             lines.append(
                 f"unknown: {run.folder}: no summary, and its process ran on another host "
                 f"(or left no record), so whether it still runs cannot be told here; "
-                f"{so_far}; if it is gone, {again}"
+                f"{so_far}" + (f"; if it is gone,{again[1:]}" if again else "")
             )
         else:
-            lines.append(f"interrupted: {run.folder}: after {so_far}; {again}")
+            lines.append(f"interrupted: {run.folder}: after {so_far}{again}")
+    lines += [f"continue the sweep in {sweep} with `{cmd}`" for sweep, cmd in sweeps.items()]
     return lines

@@ -166,8 +166,10 @@ def test_a_killed_job_of_a_sweep_is_continued_with_the_sweep(tmp_path) -> None:
     mark(job, pid=dead_pid())
     overrides = {"hydra": {"overrides": {"task": ["seed=0,1"], "hydra": ["hydra.mode=MULTIRUN"]}}}
     (sweep / "multirun.yaml").write_text(yaml.safe_dump(overrides))
-    (line,) = [x for x in warnings(build_report(find_runs([sweep]))) if x.startswith("killed")]
-    assert f"`lstm-overfit train -m seed=0,1 resume={sweep}`" in line
+    lines = warnings(build_report(find_runs([sweep])))
+    assert [x for x in lines if x.startswith("killed: ")] != []
+    (line,) = [x for x in lines if x.startswith("continue the sweep")]
+    assert line.endswith(f"with `lstm-overfit train -m seed=0,1 resume={sweep}`")
 
 
 def mixed_folder(root: Path) -> None:
@@ -258,3 +260,35 @@ def test_a_folder_given_as_an_override_reads_back_as_itself(path: str) -> None:
     argument = resume_command(Path(path)).removeprefix("lstm-overfit train ")
     (typed,) = shlex.split(argument)  # what the shell hands over
     assert typed == f"resume={as_value(path)}"
+
+
+def test_a_run_names_its_process_while_it_runs_and_its_data_from_the_start(tmp_path) -> None:
+    from conftest import tiny_config
+
+    from lstm_overfit.fit import fit
+
+    seen = []
+
+    class Watch:
+        def start_epoch(self, epoch: int, num_batches: int) -> None:
+            (run,) = find_runs([tmp_path])
+            seen.append((run.status, run.progress()[0]))
+
+        def batch_done(self, running_loss: float | None) -> None: ...
+
+        def end_epoch(self, record: Any) -> None: ...
+
+        def end_run(self, summary: Any) -> None: ...
+
+    cfg = tiny_config(epochs=2)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / ".hydra").mkdir()
+    (folder / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    fit(cfg, folder, [Watch()])
+    assert seen == [("running", 0), ("running", 1)]
+    assert not (folder / PROCESS_FILE).exists()
+    (run,) = find_runs([tmp_path])
+    assert run.status == "completed"
+    recorded = json.loads((folder / IDENTITY_FILE).read_text())
+    assert recorded == dataset_identity(cfg.dataset)
