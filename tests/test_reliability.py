@@ -488,8 +488,10 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         from conftest import CONF
         from omegaconf import OmegaConf
 
+        from lstm_overfit.config import register_configs
         from lstm_overfit.preflight import compose_config
 
+        register_configs()  # the schema, as the command registers it
         sweep = root / "sweep"
         job = run_folder(sweep / "0-seed=0")
         (job / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
