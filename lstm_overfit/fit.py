@@ -5,7 +5,8 @@ or one above a bound), a signal (SIGINT/SIGTERM: the current batch finishes, the
 saves and stops), or an error. summary.json is written here, and only here, however the run
 ends (a run that fails while being built, too), with the test split scored at the best
 checkpoint where the run finished; the curves' plot goes beside it when at least one epoch
-finished.
+finished. From its start until that summary, the folder names the process that runs it
+(liveness.py); the data it reads is recorded once, as it first starts (dataset_identity.py).
 """
 
 from __future__ import annotations
