@@ -8,9 +8,14 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from lstm_overfit.output_folders import register_job_dir
 from lstm_overfit.run_folder import FAILED
 
 log = logging.getLogger(__name__)
+
+# Hydra loads this module in every process that runs jobs (the callbacks travel with them),
+# before it names a job's folder: a resumed sweep's folder names need `${job_dir:...}` there.
+register_job_dir()
 
 # Jobs of the last sweep that failed or diverged: the CLI's exit status reads it.
 failed_jobs: list[tuple[Path, str]] = []

@@ -27,7 +27,9 @@ commands:
   train [OVERRIDES...]     one training run; add -m for a sweep over comma-separated values
                            (`lstm-overfit train --help` lists every config group and key)
   report PATH... [--baseline KEY=VALUE...] [--out DIR]
-                           tables and plots over run and sweep folders
+         [--where KEY=VALUE...] [--vary KEY...]
+                           tables and plots over run and sweep folders (--where: only
+                           the runs with these values; --vary: the keys to compare)
 
 options:
   -h, --help               this help
@@ -84,15 +86,19 @@ def register_resolvers() -> None:
 
     `${execution_keys:}`: the keys that say where or how a run executes, which do not name a
     sweep's job folders.
+    `${job_dir:...}`: the job folders of a resumed sweep (output_folders.py).
     """
     import secrets
 
     from omegaconf import OmegaConf
 
+    from lstm_overfit.output_folders import register_job_dir
+
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
     if not OmegaConf.has_resolver("execution_keys"):
         OmegaConf.register_new_resolver("execution_keys", execution_settings)
+    register_job_dir()
 
 
 def _tag_console_lines(job: str) -> None:
@@ -130,7 +136,7 @@ def _train_task(dict_cfg: Any) -> float:
     from omegaconf import OmegaConf
 
     from lstm_overfit.console import print_summary
-    from lstm_overfit.resume import ended_job, sweep_resume_command
+    from lstm_overfit.resume import ended_job, resume_command, sweep_resume_command
     from lstm_overfit.stopping import Interrupted
 
     hydra_cfg = HydraConfig.get()
@@ -161,7 +167,7 @@ def _train_task(dict_cfg: Any) -> float:
         else:
             print(
                 f"lstm-overfit: interrupted by {stop}: the run saved its place; continue it "
-                f"with `lstm-overfit train resume={out_dir}`",
+                f"with `{resume_command(out_dir)}`",
                 file=sys.stderr,
             )
         sys.exit(128 + stop.signum)
@@ -173,7 +179,7 @@ def _train_task(dict_cfg: Any) -> float:
         print(
             f"lstm-overfit: error: cannot write {err.filename or out_dir}: "
             f"{err.strerror or err}; free space or make the folder writable, then continue "
-            f"with `lstm-overfit train resume={out_dir}`",
+            f"with `{resume_command(out_dir)}`",
             file=sys.stderr,
         )
         sys.exit(EXIT_RUN_FAILED)
@@ -280,6 +286,18 @@ def report(argv: list[str]) -> None:
         metavar="KEY=VALUE",
         help="the configuration to compare with (default: the unregularized one)",
     )
+    parser.add_argument(
+        "--where",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="only the runs with these values, such as dataset.num_train=1000",
+    )
+    parser.add_argument(
+        "--vary",
+        nargs="+",
+        metavar="KEY",
+        help="the keys to compare, such as reg.l2; every other key must have one value",
+    )
     parser.add_argument("--out", type=Path, help="where to write (default: the first path)")
     args = parser.parse_args(argv)
     from lstm_overfit.report_files import report_folder, write_report
@@ -297,7 +315,7 @@ def report(argv: list[str]) -> None:
         runs = find_runs(paths)
         if not runs:
             usage_error(f"no runs under {', '.join(map(str, paths))} (no .hydra/config.yaml)")
-        built = build_report(runs, args.baseline)
+        built = build_report(runs, args.baseline, args.where, args.vary)
         written = write_report(built, out)
     except UsageError as err:
         usage_error(str(err))

@@ -5,7 +5,8 @@ or one above a bound), a signal (SIGINT/SIGTERM: the current batch finishes, the
 saves and stops), or an error. summary.json is written here, and only here, however the run
 ends (a run that fails while being built, too), with the test split scored at the best
 checkpoint where the run finished; the curves' plot goes beside it when at least one epoch
-finished.
+finished. From its start until that summary, the folder names the process that runs it
+(liveness.py); the data it reads is recorded once, as it first starts (dataset_identity.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from lstm_overfit.checkpoints import load_checkpoint
 from lstm_overfit.config import Config, Logger
 from lstm_overfit.curves import curve_summary
+from lstm_overfit.dataset_identity import record_identity
+from lstm_overfit.liveness import clear_mark, mark_running
 from lstm_overfit.regularizers.schema import active
 from lstm_overfit.resume import restore
 from lstm_overfit.run_folder import FINISHED, RunSummary
@@ -42,6 +45,7 @@ def fit(
     started = time.perf_counter()
     try:
         validate(cfg)
+        _mark_start(cfg, out_dir)
         run = _build(cfg, out_dir, observers, resume)
     except BaseException as err:
         # A run folder that exists says how the run ended; a config mistake makes none.
@@ -56,8 +60,17 @@ def fit(
                 versions=versions(),
             )
             atomic_write_json(out_dir / "summary.json", summary.to_dict())
+            clear_mark(out_dir)
         raise
     return _train(run)
+
+
+def _mark_start(cfg: Config, out_dir: Path) -> None:
+    """The run's folder says, from its start, which process runs it (until its summary is
+    written) and which data it reads."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mark_running(out_dir)
+    record_identity(cfg.dataset, out_dir)
 
 
 def _build(cfg: Config, out_dir: Path, observers: Sequence[Observer], resume: bool) -> TrainingRun:
@@ -99,6 +112,7 @@ def _train(run: TrainingRun) -> RunSummary:
             test = _test_at_best(run)
         summary = _summary(run, status, test, error)
         atomic_write_json(run.out_dir / "summary.json", summary.to_dict())
+        clear_mark(run.out_dir)
         if run.records:
             from lstm_overfit.plots import plot_curves
 

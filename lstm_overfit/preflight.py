@@ -21,6 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from lstm_overfit.config import Config, UsageError, data_schemas
+from lstm_overfit.dataset_identity import check_same_data
+from lstm_overfit.output_folders import (
+    check_distinct_jobs,
+    check_new_output,
+    check_sweep_jobs,
+    job_numbering,
+)
 from lstm_overfit.resume import resume_overrides, resume_sweep_overrides
 from lstm_overfit.validation import validate
 
@@ -148,10 +155,14 @@ def compose_jobs(config_dir: Path, overrides: list[str], multirun: bool) -> tupl
             for override in _parse(lines):
                 check_reg_overrides([override])
                 sweeps[override.get_key_element()] = _values(override)
-        for job in job_overrides(plain, list(sweeps.values())):
+        jobs = job_overrides(plain, list(sweeps.values()))
+        for job in jobs:
             cfg: Config = OmegaConf.to_object(_compose(compose, job, hydra=False))
             validate(cfg)
             configs.append(cfg)
+    check_distinct_jobs(jobs, configs, sweeps)
+    if multirun and any(o.startswith("resume=") for o in overrides):
+        check_sweep_jobs(output, jobs, configs)
     return configs, output
 
 
@@ -309,6 +320,12 @@ def plan(config_dir: Path, overrides: list[str], multirun: bool) -> list[str] | 
             if overrides is None:
                 return None
     configs, output = compose_jobs(config_dir, overrides, multirun)
+    if not any(o.startswith("resume=") for o in overrides):
+        check_new_output(output, multirun)
+    elif multirun:  # the jobs it holds keep their folders; new ones get their own
+        overrides = [*overrides, *job_numbering(output, len(configs))]
+    else:
+        check_same_data(output, configs[0].dataset)
     check_writable(output)
     check_runtime(configs)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"

@@ -3,7 +3,9 @@
 Reads every run folder under the given paths (a folder with `.hydra/config.yaml`) and
 compares only like with like:
 
-- runs on different data sets are never compared: each data set is a section of its own;
+- runs on different data sets are never compared: each data set is a section of its own, a
+  data set being its name and the content of its files (dataset_identity.py), so runs of
+  `csv` on two files are two sections;
 - within a data set, runs that differ only in `seed` form one configuration;
 - configurations that differ in keys other than the regularizer settings (training-set
   size, model size, epochs...) fall into separate strata, one per value of those keys, and
@@ -14,7 +16,9 @@ compares only like with like:
 
 Holm's adjustment runs over every comparison the report makes, those of each regularizer's
 best strength with its neighbouring strengths included (report_findings.py). Runs still in
-progress or failed are listed with their status.
+progress or failed are listed with their status; runs not finished, with how far they got
+and the command that continues them. `--where KEY=VALUE` keeps the runs with that value, and
+`--vary KEY` names the keys to compare (every other key must then have one value).
 """
 
 from __future__ import annotations
@@ -34,8 +38,16 @@ from lstm_overfit.report_findings import (
     learning,
     strength_sweeps,
 )
+from lstm_overfit.report_scope import check_vary, dataset_labels, select_runs, strata_note
 from lstm_overfit.run_folder import USABLE, compared_numbers
-from lstm_overfit.runs import ReportError, Run, fmt_value, is_number
+from lstm_overfit.runs import (
+    ReportError,
+    Run,
+    fmt_value,
+    is_number,
+    parse_settings,
+    unfinished_lines,
+)
 from lstm_overfit.stats import FAMILY_ERROR, Comparison, holm, paired
 
 # The summary numbers compared: name -> (its name in sentences, its column in tables). Lower
@@ -186,6 +198,7 @@ class Report:
     sweeps: list[StrengthSweep] = field(default_factory=list)
     versus: dict[tuple[str, str, str], Comparison] = field(default_factory=dict)
     learning: dict[str, Learning] = field(default_factory=dict)  # by group key, where known
+    notes: list[str] = field(default_factory=list)  # runs not finished; too many strata
 
     @property
     def groups(self) -> list[Group]:
@@ -234,25 +247,6 @@ def _section(dataset: str, groups: list[Group]) -> Section:
     )
 
 
-def _parsed(items: list[str]) -> list[tuple[str, Any]]:
-    """KEY=VALUE items as (key without +, parsed value): numbers as numbers, lists as tuples."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
-    parser = OverridesParser.create()
-    parsed = []
-    for item in items:
-        try:
-            (override,) = parser.parse_overrides([item])
-        except OverrideParseException:
-            raise ReportError(
-                f"--baseline {item}: write it as KEY=VALUE, such as reg.l2=0.001"
-            ) from None
-        value = override.value()
-        parsed.append((override.key_or_group, tuple(value) if isinstance(value, list) else value))
-    return parsed
-
-
 def _matches(group: Group, wanted: list[tuple[str, Any]]) -> bool:
     """Every KEY=VALUE holds: a config key against the composed value, a config group (such
     as +reg=l2) against the overrides its runs were made with."""
@@ -266,12 +260,12 @@ def _matches(group: Group, wanted: list[tuple[str, Any]]) -> bool:
 
 
 def _parsed_overrides(run: Run) -> list[tuple[str, Any]]:
-    return _parsed([o for o in run.overrides if "=" in o])
+    return parse_settings([o for o in run.overrides if "=" in o])
 
 
 def _choose_baselines(sections: list[Section], baseline: list[str] | None) -> None:
     named_none = baseline == [UNREGULARIZED]  # the default, named as the tables name it
-    wanted = _parsed(baseline) if baseline and not named_none else None
+    wanted = parse_settings(baseline) if baseline and not named_none else None
     found = False
     for stratum in (s for section in sections for s in section.strata):
         usable = [g for g in stratum.groups if g.usable]
@@ -301,14 +295,23 @@ def _choose_baselines(sections: list[Section], baseline: list[str] | None) -> No
         )
 
 
-def build_report(runs: list[Run], baseline: list[str] | None = None) -> Report:
+def build_report(
+    runs: list[Run],
+    baseline: list[str] | None = None,
+    where: list[str] | None = None,
+    vary: list[str] | None = None,
+) -> Report:
+    runs = select_runs(runs, where)
+    labels = dataset_labels(runs)
     by_dataset: dict[str, dict[str, Group]] = {}
-    for run in runs:
-        groups = by_dataset.setdefault(str(run.config.get("dataset.name", "?")), {})
+    for i, run in enumerate(runs):
+        groups = by_dataset.setdefault(labels[i], {})
         group = Group(run.settings)
         groups.setdefault(group.key, group).runs.append(run)
     sections = [_section(name, list(groups.values())) for name, groups in by_dataset.items()]
     sections.sort(key=lambda s: s.dataset)
+    if vary:
+        check_vary(sections, vary, runs)
     _choose_baselines(sections, baseline)
     comparisons = {}
     for section in sections:
@@ -345,3 +348,5 @@ def _neighbour_comparisons(
             if (c := compare_groups(sweep.best, other)) is not None:
                 versus[sweep.best.key, SELECTED_ON, other.key] = c
     return versus
+    notes = unfinished_lines(runs) + [n for s in sections if (n := strata_note(s))]
+    return Report(sections, comparisons, adjusted, threads, notes)

@@ -205,7 +205,7 @@ def _baseline_line(section: Section) -> str:
 
 def warnings(report: Report) -> list[str]:
     """What makes the comparison less than it seems: mixed thread counts, repeated seeds,
-    configurations that learned nothing."""
+    configurations that learned nothing, runs not finished, many strata."""
     found = []
     if len(report.thread_counts) > 1:
         counts = ", ".join(map(str, report.thread_counts))
@@ -232,4 +232,4 @@ def warnings(report: Report) -> list[str]:
                     f"{found_.model:.4g}, is no better than that of {found_.reference}, "
                     f"{found_.constant:.4g}; it is left out of the headline"
                 )
-    return found
+    return found + report.notes  # runs not finished; data sets split into many strata

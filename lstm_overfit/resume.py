@@ -9,6 +9,7 @@ past that checkpoint are dropped, to be recomputed.
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,34 +32,95 @@ log = logging.getLogger(__name__)
 # Settings that may change when a run continues: they say where or how it executes, not what
 # it computes (a thread count can move the last bits of a float sum; the device, more).
 RESUME_SETTINGS = tuple(f"{key}=" for key in execution_settings() if key != "resume")
+# With a larger value, a run continues past its end (the epochs it ran are kept as they are).
+MORE_EPOCHS = "train.epochs="
+
+
+def as_value(path: Path | str) -> str:
+    """A folder as an override's value: in quotes where Hydra would read its commas, equals
+    signs or brackets (a sweep job's folder has them)."""
+    text = str(path)
+    if re.fullmatch(r"[\w./~@%+-]*", text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def unquoted(value: str) -> str:
+    """An override's value as the path it names, without the quotes it may have been given in."""
+    if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def resume_command(folder: Path) -> str:
+    """The shell command that continues the run in `folder`."""
+    argument = f"resume={as_value(folder)}"
+    if argument == shlex.quote(argument):
+        return f"lstm-overfit train {argument}"
+    if re.search(r'["$`\\!]', argument):
+        return f"lstm-overfit train {shlex.quote(argument)}"
+    return f'lstm-overfit train "{argument}"'  # reads better than shlex's quoted quotes
 
 
 def resume_overrides(overrides: list[str]) -> list[str] | None:
-    """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended."""
+    """`resume=DIR` -> the run's saved overrides, pinned to DIR; None if it already ended.
+
+    `train.epochs=N`, more than the run's, continues it to N epochs, a run that completed
+    too: its records so far stay as they are."""
     switch = [o for o in overrides if o.startswith("resume=")]
     settings = [o for o in overrides if o.startswith(RESUME_SETTINGS)]
-    others = [o for o in overrides if o not in switch and o not in settings]
+    longer = [o for o in overrides if o.startswith(MORE_EPOCHS)]
+    others = [o for o in overrides if o not in switch + settings + longer]
     value = as_settings(switch)["resume"]
-    folder = Path(value).expanduser()
+    folder = Path(unquoted(value)).expanduser()
     saved = read_overrides(folder)
     if saved is None:
         raise UsageError(
             f"resume={value} is not a run folder (no .hydra/overrides.yaml in it); point it "
             "at a run's folder, such as outputs/runs/<date>/<time>-<id>"
         )
+    check_not_running(folder)
     if others:
         raise UsageError(
             f"resume continues a run with its saved config; drop the other overrides "
             f"({' '.join(others)}); only {', '.join(s + '...' for s in RESUME_SETTINGS)} may "
-            "change"
+            f"change, and {MORE_EPOCHS}N may add epochs"
         )
-    if (ended := finished_summary(folder)) is not None:
+    ended = finished_summary(folder)
+    if longer:
+        check_more_epochs(folder, as_settings(longer)["train.epochs"], ended)
+    elif ended is not None:
         print(f"lstm-overfit: nothing to resume: the run in {folder} ended ({ended['status']})")
         return None
     check_checkpoints(folder)
     kept = [o for o in saved if not o.startswith("resume=")]
+    if longer:
+        kept = [o for o in kept if not o.startswith(MORE_EPOCHS)] + longer[-1:]
     where = folder.resolve()
-    return [*kept, *settings, f"resume={where}", f"hydra.run.dir={where}"]
+    return [*kept, *settings, f"resume={as_value(where)}", f"hydra.run.dir={as_value(where)}"]
+
+
+def check_more_epochs(folder: Path, given: str, ended: dict[str, Any] | None) -> None:
+    """train.epochs=N with resume: N is more than the run's epochs, and the run can go on
+    (it did not stop early or diverge)."""
+    import yaml
+
+    saved = folder / ".hydra" / "config.yaml"
+    config = (yaml.safe_load(saved.read_text()) if saved.is_file() else None) or {}
+    planned = (config.get("train") or {}).get("epochs")
+    if not given.isdigit() or planned is None or int(given) <= planned:
+        raise UsageError(
+            f"{MORE_EPOCHS}{given} with resume must be more than the run's {planned} epochs; "
+            f"give {MORE_EPOCHS}{(planned or 0) * 2}, say, or drop it to continue the run as it was"
+        )
+    if ended is not None and ended["status"] != "completed":
+        why = {
+            "stopped_early": "stopped early, so more epochs would stop at once",
+            "diverged": "diverged, so more epochs would continue from a broken state",
+        }[ended["status"]]
+        raise UsageError(
+            f"the run in {folder} {why}; start a new run with train.epochs={given} instead"
+        )
 
 
 def resume_sweep_overrides(overrides: list[str]) -> list[str]:
@@ -73,6 +135,7 @@ def resume_sweep_overrides(overrides: list[str]) -> list[str]:
         )
     for job in sorted(p for p in folder.iterdir() if read_overrides(p) is not None):
         if finished_summary(job) is None:  # the jobs to continue: their files must load
+            check_not_running(job)
             check_checkpoints(job)
     return [*overrides, *_job_folder_names(folder), f"hydra.sweep.dir={folder.resolve()}"]
 
@@ -91,6 +154,19 @@ def _job_folder_names(sweep: Path) -> list[str]:
     return [f"hydra.job.config.override_dirname.exclude_keys=[{','.join(keys)}]"]
 
 
+def check_not_running(folder: Path) -> None:
+    """Two processes must not write one run: a run whose process still runs here is left to
+    it. (One on another host cannot be told from here, and is not refused.)"""
+    from lstm_overfit.liveness import RUNNING, process_state, read_mark
+
+    mark = read_mark(folder)
+    if mark is not None and process_state(mark) == RUNNING:
+        raise UsageError(
+            f"the run in {folder} is still running (process {mark['pid']} on this host); "
+            "let it end, or stop it, before you continue it"
+        )
+
+
 def check_checkpoints(folder: Path) -> None:
     """The checkpoints a run continues from load: a damaged one stops the command with one
     line now, not once the run has started."""
@@ -103,8 +179,9 @@ def check_checkpoints(folder: Path) -> None:
         load_checkpoint(best)
 
 
-# Overrides the CLI adds to every sweep it runs, or Hydra to every multirun.
-PINNED = ("resume=", "hydra.sweep.dir=", "hydra.mode=")
+# Overrides the CLI adds to every sweep it runs (and to a resumed one), or Hydra to every
+# multirun.
+PINNED = ("resume=", "hydra.sweep.dir=", "hydra.sweep.subdir=", "hydra.mode=")
 
 
 def sweep_resume_command(sweep_dir: Path) -> str:

@@ -16,7 +16,9 @@ import pytest
 from conftest import run_cli, run_folders, run_main
 
 from lstm_overfit.checkpoints import CheckpointError, load_checkpoint
+from lstm_overfit.liveness import mark_running
 from lstm_overfit.run_folder import read_metrics
+from lstm_overfit.runs import find_runs, unfinished_lines
 
 # Wall-clock fields: the only ones allowed to differ between a resumed run and a straight one.
 TIMING = {"epoch_seconds", "tokens_per_second", "eval_seconds", "ended_at", "wall_seconds"}
@@ -88,6 +90,8 @@ def test_sigkill_mid_epoch_then_resume_matches_a_straight_run(tmp_path, straight
     folder = the_run_folder(tmp_path)
     assert not (folder / "summary.json").exists()
     assert len(read_metrics(folder)) == 1
+    (killed,) = find_runs([folder])
+    assert killed.status == "killed" and killed.resume_command in unfinished_lines([killed])[0]
     resumed = run_cli("train", f"resume={folder}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(folder) == straight_run
@@ -441,6 +445,62 @@ def catalogue_case(name: str, root: Path) -> tuple[list[str], str]:
         return ["dataset=csv", f"dataset.path={root / 'header.csv'}", "dataset.column=value"], (
             "header.csv: has a header but no rows"
         )
+    if name == "a job listed twice in a sweep":
+        return ["-m", "seed=0,0"], "the sweep lists seed=0 twice: the same run would be made twice"
+    if name == "two values of a sweep that make one run":
+        return ["-m", "+reg=l2,[l2]"], "the sweep's +reg=l2 and +reg=[l2] are one run"
+    if name == "a run folder that holds a run":
+        folder = run_folder(root / "run")
+        return [f"hydra.run.dir={folder}"], "already holds a run; continue it with"
+    if name == "a sweep folder that holds a sweep":
+        sweep = root / "sweep"
+        run_folder(sweep / "0-seed=0")
+        (sweep / "multirun.yaml").write_text("hydra: {}\n")
+        return ["-m", "seed=0,1", f"hydra.sweep.dir={sweep}"], "already holds a sweep; continue it"
+    if name == "a resumed sweep without one of its jobs":
+        sweep = root / "sweep"
+        run_folder(sweep / "0-seed=0")
+        (sweep / "multirun.yaml").write_text("hydra: {}\n")
+        return ["-m", "seed=1,2", f"resume={sweep}"], "its job 0-seed=0 is not one of this command"
+    if name == "train.epochs with resume, no more than the run's":
+        folder = ended_run(root / "run", "completed")
+        return [f"resume={folder}", "train.epochs=2"], (
+            "train.epochs=2 with resume must be more than the run's 2 epochs"
+        )
+    if name == "more epochs for a run that stopped early":
+        folder = ended_run(root / "run", "stopped_early")
+        return [f"resume={folder}", "train.epochs=4"], (
+            "stopped early, so more epochs would stop at once; start a new run"
+        )
+    if name == "data that changed since the run to resume started":
+        csv = root / "series.csv"
+        csv.write_text("t,value\n" + "".join(f"{i},{i}\n" for i in range(100)))
+        data = ["dataset=csv", f"dataset.path={csv}", "dataset.column=value"]
+        folder = run_folder(root / "run")
+        (folder / ".hydra" / "overrides.yaml").write_text(json.dumps(data))
+        (folder / "dataset.json").write_text(json.dumps({"files_sha256": "0" * 64}))
+        return [f"resume={folder}"], "not the data the run in"
+    if name == "resume of a run that is still running":
+        folder = run_folder(root / "run")
+        mark_running(folder)  # this test's own process: alive
+        return [f"resume={folder}"], "is still running (process"
+    if name == "more epochs for a sweep's jobs":
+        from conftest import CONF
+        from omegaconf import OmegaConf
+
+        from lstm_overfit.config import register_configs
+        from lstm_overfit.preflight import compose_config
+
+        register_configs()  # the schema, as the command registers it
+        sweep = root / "sweep"
+        job = run_folder(sweep / "0-seed=0")
+        (job / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
+        composed = OmegaConf.structured(compose_config(CONF, ["seed=0"]))
+        (job / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(composed))
+        (sweep / "multirun.yaml").write_text("hydra: {}\n")
+        return ["-m", "seed=0,1", "train.epochs=80", f"resume={sweep}"], (
+            "a sweep's jobs keep their train.epochs; give a job more epochs on its own"
+        )
     if name == "--cfg job with -m":
         return [
             "-m",
@@ -456,6 +516,14 @@ def run_folder(folder: Path) -> Path:
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text("- +experiment=smoke\n")
     (folder / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    return folder
+
+
+def ended_run(folder: Path, status: str) -> Path:
+    """A run of two epochs that ended with `status`."""
+    run_folder(folder)
+    (folder / ".hydra" / "config.yaml").write_text("seed: 0\ntrain:\n  epochs: 2\n")
+    (folder / "summary.json").write_text(json.dumps({"status": status}))
     return folder
 
 
@@ -490,6 +558,16 @@ CATALOGUE = [
     "an empty CSV file",
     "a CSV file with a header and no rows",
     "--cfg job with -m",
+    "a job listed twice in a sweep",
+    "two values of a sweep that make one run",
+    "a run folder that holds a run",
+    "a sweep folder that holds a sweep",
+    "a resumed sweep without one of its jobs",
+    "train.epochs with resume, no more than the run's",
+    "more epochs for a run that stopped early",
+    "data that changed since the run to resume started",
+    "resume of a run that is still running",
+    "more epochs for a sweep's jobs",
 ]
 
 
@@ -625,3 +703,38 @@ def test_a_sweep_interrupted_before_a_loop_began_prints_the_command_too(
 def test_resume_of_a_sweep_needs_a_sweep_folder(tmp_path: Path) -> None:
     result = run_main("train", "-m", "seed=0,1", f"resume={tmp_path}", cwd=tmp_path)
     assert result.returncode == 2 and "is not a sweep folder" in result.stderr
+
+
+def test_more_epochs_continue_a_completed_run_as_if_it_had_run_them_straight(
+    tmp_path: Path, straight_run
+) -> None:
+    folder = tmp_path / "run"
+    shorter = [o for o in RUN if o != "train.epochs=3"] + ["train.epochs=2"]
+    threads = "train.num_threads=1"  # as the straight run's one thread
+    assert run_main(*shorter, threads, f"hydra.run.dir={folder}", cwd=tmp_path).returncode == 0
+    before = read_metrics(folder)
+    longer = run_main("train", f"resume={folder}", "train.epochs=3", threads, cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr
+    assert read_metrics(folder)[:2] == before  # the epochs it ran, bit for bit, timing too
+    assert outcome(folder) == straight_run
+    assert json.loads((folder / "summary.json").read_text())["epochs_run"] == 3
+    again = run_main("train", f"resume={folder}", cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to resume" in again.stdout
+
+
+def test_a_sweep_extended_by_seeds_runs_only_the_new_jobs(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    smoke = ["+experiment=smoke", "dataset.num_train=64"]
+    first = ["train", "-m", "seed=0", *smoke, f"hydra.sweep.dir={sweep}"]
+    assert run_main(*first, cwd=tmp_path).returncode == 0
+    [held] = sweep.glob("0-*")
+    stamp = (held / "summary.json").stat().st_mtime_ns
+    extended = run_main("train", "-m", "seed=0,1", *smoke, f"resume={sweep}", cwd=tmp_path)
+    assert extended.returncode == 0, extended.stderr
+    assert (held / "summary.json").stat().st_mtime_ns == stamp  # not run again
+    assert sorted(p.name.split("-")[0] for p in sweep.glob("*-*")) == ["0", "1"]
+    runs = find_runs([sweep])
+    assert sorted(r.seed for r in runs) == [0, 1] and {r.status for r in runs} == {"completed"}
+    rows = (sweep / "summary.csv").read_text().splitlines()
+    assert len(rows) == 3  # one sweep's report, both jobs
+    assert "seed=0,1" in (sweep / "multirun.yaml").read_text()

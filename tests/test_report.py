@@ -22,6 +22,7 @@ from lstm_overfit import report_heatmap, report_plots
 from lstm_overfit.config import Config, SyntheticData
 from lstm_overfit.console import print_report
 from lstm_overfit.fit import fit
+from lstm_overfit.liveness import mark_running
 from lstm_overfit.report import build_report
 from lstm_overfit.report_files import headline, report_markdown, write_report
 from lstm_overfit.report_text import family_line
@@ -89,6 +90,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_hydra(failed, base, ["reg.l2=0.5"])
     (failed / "summary.json").write_text(json.dumps({"status": "failed", "error": "bad"}))
     write_hydra(root / "nested" / "running", base, ["reg.l2=0.5"])
+    mark_running(root / "nested" / "running")  # run by this live process
     return root
 
 
