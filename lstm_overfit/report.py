@@ -335,7 +335,8 @@ def build_report(
     adjusted = dict(zip(tested, holm([family[k].p_value for k in tested]), strict=True))
     threads = sorted({r.summary.get("num_threads") for r in runs if r.status in USABLE} - {None})
     learned = {g.key: found for s in sections for g in s.groups if (found := learning(g))}
-    return Report(sections, comparisons, adjusted, threads, sweeps, versus, learned)
+    notes = unfinished_lines(runs) + [n for s in sections if (n := strata_note(s))]
+    return Report(sections, comparisons, adjusted, threads, sweeps, versus, learned, notes)
 
 
 def _neighbour_comparisons(
@@ -348,5 +349,3 @@ def _neighbour_comparisons(
             if (c := compare_groups(sweep.best, other)) is not None:
                 versus[sweep.best.key, SELECTED_ON, other.key] = c
     return versus
-    notes = unfinished_lines(runs) + [n for s in sections if (n := strata_note(s))]
-    return Report(sections, comparisons, adjusted, threads, notes)
