@@ -42,9 +42,9 @@ def setups(data: Path) -> dict[str, list[str]]:
 
 # name -> (environment, overrides). Unset variables take the runner's own default.
 POLICIES: dict[str, tuple[dict[str, str], list[str]]] = {
-    "2 threads, OpenMP's default spin": ({"GOMP_SPINCOUNT": "300000"}, ["train.num_threads=2"]),
+    "2 threads (every core: the default before)": ({}, ["train.num_threads=2"]),
     "1 thread": ({}, ["train.num_threads=1"]),
-    "the runner's default": ({}, []),
+    "the runner's choice": ({}, []),
 }
 
 

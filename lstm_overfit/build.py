@@ -19,7 +19,7 @@ from lstm_overfit.models import build_model, build_spec
 from lstm_overfit.optim import RunOptimizer, build_optimizer
 from lstm_overfit.regularizers.active import ActiveRegularizers
 from lstm_overfit.regularizers.schema import active
-from lstm_overfit.runtime import autocast_for, resolve_device, set_threads
+from lstm_overfit.runtime import autocast_for, choose_threads, resolve_device
 from lstm_overfit.tasks import TrainingTask, make_task, task_kind
 
 # A tenth of the training split is not cut below this many examples (tokens for language
@@ -33,6 +33,7 @@ DIVERGENCE_FACTOR = 100
 @dataclass
 class RunParts:
     num_threads: int
+    threads_reason: str  # why that many
     device: torch.device
     autocast: AbstractContextManager
     data: TaskData
@@ -57,7 +58,7 @@ def default_train_sample_size(train: int, val: int) -> int:
 
 def build_run(cfg: Config) -> RunParts:
     """Every part, in an order that keeps the random draws of a seed the same."""
-    num_threads = set_threads(cfg.train.num_threads)
+    num_threads, threads_reason = choose_threads(cfg.train.num_threads)
     device = resolve_device(cfg.device)
     autocast = autocast_for(cfg.train.precision, device)
     torch.manual_seed(cfg.seed)
@@ -82,6 +83,7 @@ def build_run(cfg: Config) -> RunParts:
     max_loss = cfg.train.max_loss or DIVERGENCE_FACTOR * task.constant_loss() or math.inf
     return RunParts(
         num_threads=num_threads,
+        threads_reason=threads_reason,
         device=device,
         autocast=autocast,
         data=data,
@@ -100,6 +102,7 @@ def describe(cfg: Config, parts: RunParts) -> str:
     """The run's first log line: its data, model, device, threads and regularizers."""
     data, kind = parts.data, task_kind(parts.data.task)
     threads = f"{parts.num_threads} torch thread{'s' if parts.num_threads != 1 else ''}"
+    threads += f" ({parts.threads_reason})"
     regs = ", ".join(f"{name}={value}" for name, value in active(cfg.reg).items()) or "none"
     return (
         f"data {cfg.dataset.name} ({kind.name}): {len(data.train)} train / "

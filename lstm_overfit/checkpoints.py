@@ -46,6 +46,7 @@ class RunState:
     epoch: int = 0  # epochs completed
     # Mid-epoch, when a signal stopped the run: batches done, running sums, the task's state.
     partial: dict[str, Any] | None = None
+    num_threads: int = 0  # torch threads the run chose when it started, kept on resume
     earlier_seconds: float = 0.0  # wall time of the invocations before this one
     started: float = field(default_factory=time.perf_counter)
 
@@ -62,6 +63,7 @@ class RunState:
             "regularizers": self.regularizers.state_dict(),
             "partial": self.partial,
             "wall_seconds": self.wall_seconds(),
+            "num_threads": self.num_threads,
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
@@ -73,6 +75,7 @@ class RunState:
         self.regularizers.load_state_dict(saved.get("regularizers", {}))
         self.epoch, self.partial = saved["epoch"], saved["partial"]
         self.earlier_seconds = saved["wall_seconds"]
+        self.num_threads = saved.get("num_threads", self.num_threads)
 
 
 def save_checkpoint(path: Path, state: RunState, cfg: Config) -> None:

@@ -167,6 +167,7 @@ def _summary(run: TrainingRun, status: str, test: dict | None, error: str | None
         reg=active(cfg.reg),
         seed=cfg.seed,
         num_threads=parts.num_threads,
+        threads_reason=parts.threads_reason,
         device=str(parts.device),
         error=error,
         wall_seconds=run.state.wall_seconds(),

@@ -211,10 +211,24 @@ def restore(run: TrainingRun) -> None:
         rows = []
     else:
         run.state.load_state_dict(load_run_state(last, run.parts.device))
+        _keep_threads(run)
         rows = [row for row in rows if row["epoch"] <= run.state.epoch]
         log.info("resuming after epoch %d from %s", run.state.epoch, last)
     write_jsonl(run.metrics.path, rows)
     run.records = [EpochRecord.from_dict(row) for row in rows]
+
+
+def _keep_threads(run: TrainingRun) -> None:
+    """A run that chose its thread count continues with the count it chose (float sums
+    depend on it); train.num_threads given with resume overrides it."""
+    import torch
+
+    chosen = run.state.num_threads
+    if run.cfg.train.num_threads == 0 and chosen and chosen != run.parts.num_threads:
+        torch.set_num_threads(chosen)
+        run.parts.num_threads = chosen
+        run.parts.threads_reason = "the count the run chose when it started"
+    run.state.num_threads = run.parts.num_threads
 
 
 def ended_job(out_dir: Path) -> dict[str, Any] | None:

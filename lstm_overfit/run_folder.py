@@ -152,6 +152,7 @@ class RunSummary:
     reg: dict[str, Any] = summary_number({}, "the regularizers switched on", (CONSOLE,))
     seed: int = summary_number(0, "the run's seed", (CSV,))
     num_threads: int = summary_number(0, "torch threads", (CONSOLE, CSV))
+    threads_reason: str | None = summary_number(None, "why the run uses that many threads")
     device: str = summary_number("cpu", "where it computed")
     error: str | None = summary_number(None, "why it diverged or failed", (CSV,))
     wall_seconds: float = summary_number(0.0, "wall time of every invocation", (CONSOLE,))

@@ -62,6 +62,7 @@ class TrainingRun:
             order=torch.Generator().manual_seed(cfg.seed),
             best=BestEpoch(),
             regularizers=self.parts.regularizers,
+            num_threads=self.parts.num_threads,
         )
         self.records: list[EpochRecord] = []
         self.stop_signal: int | None = None
