@@ -30,7 +30,7 @@ from lstm_overfit.report_colours import (
     strength_order,
 )
 from lstm_overfit.report_heatmap import compared_panels, grids, plot_heatmap
-from lstm_overfit.runs import fmt_value, is_number
+from lstm_overfit.runs import UNFINISHED, Run, fmt_value, is_number
 from lstm_overfit.stats import MIN_SEEDS_FOR_INTERVAL, t_half_width
 
 STRENGTH_PLOTS = ("val_loss_vs_strength.png", "gap_vs_strength.png")
@@ -48,7 +48,7 @@ def plot_section(report: Report, section: Section, out: Path, prefix: str = "") 
     if not any(g.usable for g in section.groups):
         return []
     written = []
-    if any(r.metrics() for g in section.groups for r in g.usable):  # none before an epoch
+    if _curves(section) or _partial_curves(section):  # none before an epoch
         written.append(f"{prefix}curves_overlay.png")
         plot_overlay(section, out / written[0])
     if _strength_panels(section):
@@ -86,17 +86,34 @@ def _interval_band(curves: list[list[float]]) -> tuple[list[float], list[float] 
     return means, [t_half_width(statistics.stdev(v), len(v)) for v in columns]
 
 
+def _curves(section: Section) -> dict[str, list[list[dict]]]:
+    """The epoch records of each configuration's finished runs (those compared)."""
+    return {
+        g.key: runs for g in section.groups if (runs := [m for r in g.usable if (m := r.metrics())])
+    }
+
+
+def _partial_curves(section: Section) -> dict[str, list[tuple[Run, list[dict]]]]:
+    """The epochs so far of each configuration's runs that have not ended (running, killed,
+    interrupted), beside the run."""
+    unfinished = (*UNFINISHED, "interrupted")
+    return {
+        g.key: runs
+        for g in section.groups
+        if (runs := [(r, m) for r in g.runs if r.status in unfinished and (m := r.metrics())])
+    }
+
+
 def plot_overlay(section: Section, path: Path) -> None:
     """Validation loss and gap per epoch, one pair of panels per regularizer (the
     unregularized configuration in grey in each): each configuration's mean over seeds in its
-    regularizer's hue, shaded by strength, with the 95% t interval of the mean as a band."""
+    regularizer's hue, shaded by strength, with the 95% t interval of the mean as a band; a run
+    that has not ended, its epochs so far dashed."""
     from matplotlib.ticker import MaxNLocator
 
     plt = pyplot()
-    curves = {
-        g.key: runs for g in section.groups if (runs := [m for r in g.usable if (m := r.metrics())])
-    }
-    drawn = [g for g in section.groups if g.key in curves]
+    curves, partial = _curves(section), _partial_curves(section)
+    drawn = [g for g in section.groups if g.key in curves or g.key in partial]
     names = sorted({family(g) for g in drawn if g.reg}) or sorted({family(g) for g in drawn})
     reference = [g for g in drawn if not g.reg]
     colour = group_colours(section)
@@ -121,8 +138,20 @@ def plot_overlay(section: Section, path: Path) -> None:
         others = [g for g in reference if g not in mine]
         for group in [*others, *sorted(mine, key=lambda g: strength_order(section, g))]:
             own = group in mine
-            runs = curves[group.key]
+            runs = curves.get(group.key, [])
             for ax, key in ((top, "val_loss"), (bottom, "gap")):
+                for run, rows_ in partial.get(group.key, []):
+                    ax.plot(
+                        [row["epoch"] for row in rows_],
+                        [row[key] for row in rows_],
+                        color=colour[group.key],
+                        linestyle="--",
+                        linewidth=1.0,
+                        label=f"{_label(section, group, short=True)} seed {run.seed}: "
+                        f"{run.status}, {len(rows_)} epochs so far",
+                    )
+                if not runs:
+                    continue
                 mean, half = _interval_band([[row[key] for row in rows_] for rows_ in runs])
                 epochs = range(1, len(mean) + 1)
                 label = f"{_label(section, group, short=own)} (n={len(runs)})"
@@ -150,7 +179,8 @@ def plot_overlay(section: Section, path: Path) -> None:
     fig.subplots_adjust(hspace=0.3)
     fig.suptitle(
         f"{section.title}\nmean over seeds per epoch; bands: the 95% t interval of the mean "
-        f"({MIN_SEEDS_FOR_INTERVAL} or more seeds); grey: the unregularized configuration",
+        f"({MIN_SEEDS_FOR_INTERVAL} or more seeds); grey: the unregularized configuration; "
+        "dashed: runs not ended, so far",
         fontsize="medium",
         y=1.0,
         va="bottom",  # above the panels' own titles, whatever the figure's height

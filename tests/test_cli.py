@@ -219,4 +219,6 @@ def test_the_first_log_line_reads_as_prose(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     [folder] = run_folders(tmp_path)
     described = (folder / "run.log").read_text().splitlines()[0]
-    assert described.endswith("1 torch thread; regularizers: l2=0.001, dropout=0.3"), described
+    assert described.endswith(
+        "1 torch thread (train.num_threads); regularizers: l2=0.001, dropout=0.3"
+    ), described

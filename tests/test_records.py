@@ -135,9 +135,10 @@ def test_a_runs_epoch_records_hold_exactly_the_documented_keys(tmp_path: Path, c
     readme = (REPO / "README.md").read_text()
     documented = readme[readme.index("`metrics.jsonl`, per epoch:") :].split("\n\n")[0]
     named = set(re.findall(r"`(\w+)`", documented))
-    # The synthetic data set's task metrics: accuracy, and on the training sample, apart on
-    # the examples whose label was flipped and the clean ones.
-    task = {"train_acc", "val_acc", "train_acc_clean", "train_acc_flipped"}
+    # The synthetic data set's task metrics: accuracy and macro-F1, and on the training
+    # sample, accuracy apart on the examples whose label was flipped and the clean ones.
+    task = {"train_acc", "val_acc", "train_macro_f1", "val_macro_f1"}
+    task |= {"train_acc_clean", "train_acc_flipped"}
     expected = {f.name for f in fields(EpochRecord)} - {"task_metrics"} | task
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     for row in rows:

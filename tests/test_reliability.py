@@ -710,10 +710,10 @@ def test_more_epochs_continue_a_completed_run_as_if_it_had_run_them_straight(
 ) -> None:
     folder = tmp_path / "run"
     shorter = [o for o in RUN if o != "train.epochs=3"] + ["train.epochs=2"]
-    threads = "train.num_threads=1"  # as the straight run's one thread
-    assert run_main(*shorter, threads, f"hydra.run.dir={folder}", cwd=tmp_path).returncode == 0
+    # In this process torch has one thread, as the straight run has (conftest).
+    assert run_main(*shorter, f"hydra.run.dir={folder}", cwd=tmp_path).returncode == 0
     before = read_metrics(folder)
-    longer = run_main("train", f"resume={folder}", "train.epochs=3", threads, cwd=tmp_path)
+    longer = run_main("train", f"resume={folder}", "train.epochs=3", cwd=tmp_path)
     assert longer.returncode == 0, longer.stderr
     assert read_metrics(folder)[:2] == before  # the epochs it ran, bit for bit, timing too
     assert outcome(folder) == straight_run

@@ -718,3 +718,23 @@ def test_runs_without_epoch_records_get_no_overlay(tmp_path: Path) -> None:
             (folder / "metrics.jsonl").unlink()
     written = write_report(build_report(find_runs([tmp_path / "runs"])), tmp_path / "out")
     assert written == ["summary.csv", "report.md", *report_plots.STRENGTH_PLOTS]
+
+
+def test_a_run_not_ended_is_drawn_with_its_epochs_so_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = captured_figures(monkeypatch)
+    for seed in (0, 1, 2):
+        fake_run(tmp_path, f"none-{seed}", seed, {}, 0.6)
+        fake_run(tmp_path, f"l2-{seed}", seed, {"reg.l2": 0.001}, 0.5)
+    running = fake_run(tmp_path, "l2-running", 3, {"reg.l2": 0.001}, 0.4)
+    (running / "summary.json").unlink()
+    mark_running(running)  # run by this live process
+    rows = [json.loads(line) for line in (running / "metrics.jsonl").read_text().splitlines()]
+    (running / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    write_report(build_report(find_runs([tmp_path])), tmp_path / "out")
+    loss = [ax for ax in figures["curves_overlay.png"].axes if ax.get_title()][0]
+    [dashed] = [line for line in loss.get_lines() if line.get_linestyle() == "--"]
+    assert dashed.get_label() == "0.001 seed 3: running, 2 epochs so far"
+    assert list(dashed.get_xdata()) == [1, 2]
+    assert list(dashed.get_ydata()) == pytest.approx([0.5, 0.6])
