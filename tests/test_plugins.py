@@ -84,7 +84,7 @@ def test_the_example_is_swept_and_reported_like_a_built_in(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     summaries = [p.read_text() for p in sweep.glob("*/summary.json")]
     assert len(summaries) == 9 and sum('"input_noise": 0.5' in s for s in summaries) == 3
-    report = run_cli("report", str(sweep), "--out", str(tmp_path / "report"), cwd=tmp_path)
+    report = run_main("report", str(sweep), "--out", str(tmp_path / "report"), cwd=tmp_path)
     assert report.returncode == 0, report.stderr  # without the plug-in loaded, too
     text = (tmp_path / "report" / "report.md").read_text()
     assert "| reg.input_noise=0.1" in text and "| reg.input_noise=0.5" in text
@@ -100,11 +100,11 @@ def test_train_help_shows_the_plugins_knobs(tmp_path: Path, plugins) -> None:
     assert f"(plug-in {EXAMPLE})" in helped.stdout
 
 
-def test_a_killed_run_with_the_plugin_resumes_bit_for_bit(tmp_path: Path) -> None:
+def test_a_killed_run_with_the_plugin_resumes_bit_for_bit(tmp_path: Path, plugins) -> None:
     env = {PLUGINS: str(EXAMPLE), "OMP_NUM_THREADS": "1"}
     args = ["train", *SMOKE, "train.epochs=3", "train.num_threads=1", "train.progress=false"]
     straight = run_cli(*args, "hydra.run.dir=straight", cwd=tmp_path, env=env)
-    assert straight.returncode == 0, straight.stderr
+    assert straight.returncode == 0, straight.stderr  # the console script, as users run it
     killed = subprocess.run(
         [sys.executable, "-c", STOPPER, *args, "hydra.run.dir=killed"],
         cwd=tmp_path,
@@ -114,7 +114,8 @@ def test_a_killed_run_with_the_plugin_resumes_bit_for_bit(tmp_path: Path) -> Non
     )  # 4 batches an epoch: killed in the second
     assert killed.returncode == -signal.SIGKILL
     assert len(read_metrics(tmp_path / "killed")) == 1
-    resumed = run_cli("train", f"resume={tmp_path / 'killed'}", cwd=tmp_path, env=env)
+    plugins(EXAMPLE)
+    resumed = run_main("train", f"resume={tmp_path / 'killed'}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(tmp_path / "killed") == outcome(tmp_path / "straight")
 
