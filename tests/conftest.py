@@ -70,6 +70,20 @@ def run_main(*args: str, cwd: Path) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
+def assert_refused(args: list[str], expected: str, root: Path) -> None:
+    """`lstm-overfit train ARGS` from a folder of `root`: one line naming the problem, exit
+    status 2, no traceback, and nothing written under `root` (data caches aside)."""
+    (root / "work").mkdir()
+    before = sorted(p for p in root.rglob("*") if "cache" not in p.parts)
+    result = run_main("train", *args, cwd=root / "work")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lstm-overfit: error: "), result.stderr
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert sorted(p for p in root.rglob("*") if "cache" not in p.parts) == before
+
+
 def run_cli(*args: str, cwd: Path, threads: int = 1, env: dict | None = None):
     """The console script in a subprocess, as a user runs it."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HYDRA_FULL_ERROR": "0", **(env or {})}

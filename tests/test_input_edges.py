@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_folders, run_main
+from conftest import REPO, assert_refused, run_folders, run_main
 from rich.console import Console
 
 from lstm_overfit.config import GapPolicy, SeriesData, Task
@@ -110,22 +110,9 @@ EDGES = [
 ]
 
 
-def check_refused(args: list[str], expected: str, root: Path) -> None:
-    """One line naming the problem, exit 2, no traceback, nothing written."""
-    (root / "work").mkdir()
-    before = sorted(p for p in root.rglob("*") if "cache" not in p.parts)
-    result = run_main("train", *args, cwd=root / "work")
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lstm-overfit: error: "), result.stderr
-    assert expected in lines[0], lines[0]
-    assert "Traceback" not in result.stdout + result.stderr
-    assert sorted(p for p in root.rglob("*") if "cache" not in p.parts) == before
-
-
 @pytest.mark.parametrize("case", EDGES)
 def test_each_edge_is_refused_in_one_line(tmp_path: Path, case: str) -> None:
-    check_refused(*edge_case(case, tmp_path), tmp_path)
+    assert_refused(*edge_case(case, tmp_path), tmp_path)
 
 
 def test_the_docs_list_every_edge(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, run_folders, run_main
+from conftest import assert_refused, run_cli, run_folders, run_main
 
 from lstm_overfit.checkpoints import CheckpointError, load_checkpoint
 from lstm_overfit.liveness import mark_running
@@ -577,17 +577,7 @@ def test_bad_input_catalogue(tmp_path: Path, case: str, monkeypatch) -> None:
     import lstm_overfit.runtime as runtime
 
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
-    (tmp_path / "work").mkdir()
-    args, expected = catalogue_case(case, tmp_path)
-    before = sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts)
-    result = run_main("train", *args, cwd=tmp_path / "work")
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lstm-overfit: error: "), result.stderr
-    assert expected in lines[0]
-    assert "Traceback" not in result.stdout + result.stderr
-    after = sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts)
-    assert after == before  # no run folder, no summary, nothing else touched
+    assert_refused(*catalogue_case(case, tmp_path), tmp_path)  # no folder, nothing touched
 
 
 def test_the_docs_list_every_catalogue_row(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_main
+from conftest import REPO, assert_refused
 
 
 def texts_args(path: Path, root: Path) -> list[str]:
@@ -87,16 +87,7 @@ CATALOGUE = [
 
 @pytest.mark.parametrize("case", CATALOGUE)
 def test_bad_texts_give_one_line_exit_2_and_nothing_written(tmp_path, case, monkeypatch):
-    (tmp_path / "work").mkdir()
-    args, expected = texts_case(case, tmp_path, monkeypatch)
-    before = sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts)
-    result = run_main("train", *args, cwd=tmp_path / "work")
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lstm-overfit: error: "), result.stderr
-    assert expected in lines[0]
-    assert "Traceback" not in result.stdout + result.stderr
-    assert sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts) == before
+    assert_refused(*texts_case(case, tmp_path, monkeypatch), tmp_path)
 
 
 def test_the_docs_list_every_texts_row(tmp_path, monkeypatch) -> None:
