@@ -213,9 +213,6 @@ class Report:
         found = self.learning.get(group.key)
         return found is None or found.learned
 
-    def section_of(self, group: Group) -> Section:
-        return next(s for s in self.sections if group in s.groups)
-
 
 def _section(dataset: str, groups: list[Group]) -> Section:
     finished = [g for g in groups if g.usable] or groups
