@@ -70,6 +70,34 @@ def run_main(*args: str, cwd: Path) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
+def catalogue_rows() -> dict[str, str]:
+    """docs/reliability.md's catalogue of refused input: each row's case -> its message
+    (backquotes dropped)."""
+    doc = (REPO / "docs" / "reliability.md").read_text()
+    rows = {}
+    for line in doc[doc.index("## Bad input") :].splitlines():
+        cells = [c.strip().replace("`", "") for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 2:
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def count_row_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every way a `datasets` split hands out its rows, counted (hashing rows needs one)."""
+    import datasets
+
+    reads: list[str] = []
+    for method in ("__iter__", "__getitem__", "iter"):
+        real = getattr(datasets.Dataset, method)
+
+        def spy(self, *args, _real=real, _method=method, **kwargs):
+            reads.append(_method)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(datasets.Dataset, method, spy)
+    return reads
+
+
 def assert_refused(args: list[str], expected: str, root: Path) -> None:
     """`lstm-overfit train ARGS` from a folder of `root`: one line naming the problem, exit
     status 2, no traceback, and nothing written under `root` (data caches aside)."""

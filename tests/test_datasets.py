@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import count_row_reads
 
 from lstm_overfit.config import (
     Config,
@@ -237,22 +238,6 @@ def hub_on_disk(monkeypatch) -> dict[tuple[str, str | None], Path]:
         lambda name, config=None: datasets.load_from_disk(copies[name, config]),
     )
     return copies
-
-
-def count_row_reads(monkeypatch) -> list[str]:
-    """Every way a split hands out its rows, counted: hashing the rows needs one of them."""
-    import datasets
-
-    reads: list[str] = []
-    for method in ("__iter__", "__getitem__", "iter"):
-        real = getattr(datasets.Dataset, method)
-
-        def spy(self, *args, _real=real, _method=method, **kwargs):
-            reads.append(_method)
-            return _real(self, *args, **kwargs)
-
-        monkeypatch.setattr(datasets.Dataset, method, spy)
-    return reads
 
 
 def test_a_cached_hub_data_set_is_not_read_again(hub_on_disk, monkeypatch, tmp_path) -> None:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_refused, run_folders, run_main
+from conftest import REPO, assert_refused, catalogue_rows, run_folders, run_main
 from rich.console import Console
 
 from lstm_overfit.config import GapPolicy, SeriesData, Task
@@ -118,12 +118,7 @@ def test_each_edge_is_refused_in_one_line(tmp_path: Path, case: str) -> None:
 def test_the_docs_list_every_edge(tmp_path: Path) -> None:
     """Each case has its row in docs/reliability.md's catalogue, showing its message
     (paths written as PATH)."""
-    doc = (REPO / "docs" / "reliability.md").read_text()
-    rows = {}
-    for line in doc[doc.index("## Bad input") :].splitlines():
-        cells = [c.strip().replace("`", "") for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == 2:
-            rows[cells[0]] = cells[1]
+    rows = catalogue_rows()
     for number, case in enumerate(EDGES):
         (shown,) = [message for what, message in rows.items() if what.startswith(case)]
         (tmp_path / str(number)).mkdir()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_refused, run_cli, run_folders, run_main
+from conftest import assert_refused, catalogue_rows, run_cli, run_folders, run_main
 
 from lstm_overfit.checkpoints import CheckpointError, load_checkpoint
 from lstm_overfit.liveness import mark_running
@@ -583,15 +583,7 @@ def test_bad_input_catalogue(tmp_path: Path, case: str, monkeypatch) -> None:
 def test_the_docs_list_every_catalogue_row(tmp_path: Path) -> None:
     """Each case has its row in docs/reliability.md, and the row shows the case's message
     (paths written as PATH; rows of a sweep's jobs refer to the lines above them)."""
-    from conftest import REPO
-
-    doc = (REPO / "docs" / "reliability.md").read_text()
-    table = doc[doc.index("## Bad input") :]
-    rows = {}
-    for line in table.splitlines():
-        cells = [c.strip().replace("`", "") for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == 2:
-            rows[cells[0]] = cells[1]
+    rows = catalogue_rows()
     for case in CATALOGUE:
         (shown,) = [message for what, message in rows.items() if what.startswith(case)]
         if "as above" in shown:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_main
+from conftest import count_row_reads, run_main
 
 from lstm_overfit.config import Config, TextsData
 from lstm_overfit.data import texts
@@ -172,15 +172,7 @@ def test_a_hub_id_reads_the_same_and_a_warm_start_reads_no_row(hub_copy, monkeyp
     monkeypatch.setattr(
         datasets, "load_dataset", lambda name, config=None: datasets.load_from_disk(str(hub_copy))
     )
-    reads: list[str] = []
-    for method in ("__iter__", "__getitem__", "iter"):
-        real = getattr(datasets.Dataset, method)
-
-        def spy(self, *args, _real=real, _method=method, **kwargs):
-            reads.append(_method)
-            return _real(self, *args, **kwargs)
-
-        monkeypatch.setattr(datasets.Dataset, method, spy)
+    reads = count_row_reads(monkeypatch)
     cfg = texts_config(None, tmp_path, hub="someone/colours")
     first = texts.load(cfg, seed=0)
     assert reads and first.info["classes"] == ["alpha", "beta", "gamma"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_refused
+from conftest import assert_refused, catalogue_rows
 
 
 def texts_args(path: Path, root: Path) -> list[str]:
@@ -92,13 +92,7 @@ def test_bad_texts_give_one_line_exit_2_and_nothing_written(tmp_path, case, monk
 
 def test_the_docs_list_every_texts_row(tmp_path, monkeypatch) -> None:
     """Each case has its row in docs/reliability.md, showing its message (paths as PATH)."""
-    doc = (REPO / "docs" / "reliability.md").read_text()
-    table = doc[doc.index("## Bad input") :]
-    rows = {}
-    for line in table.splitlines():
-        cells = [c.strip().replace("`", "") for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == 2:
-            rows[cells[0]] = cells[1]
+    rows = catalogue_rows()
     for number, case in enumerate(CATALOGUE):
         (shown,) = [message for what, message in rows.items() if what.startswith(case)]
         root = tmp_path / str(number)
