@@ -18,7 +18,7 @@ from conftest import run_main, tiny_config
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from lstm_overfit import report_heatmap, report_plots
+from lstm_overfit import report_heatmap, report_overlay, report_plots
 from lstm_overfit.config import Config, SyntheticData
 from lstm_overfit.console import print_report
 from lstm_overfit.fit import fit
@@ -400,7 +400,7 @@ def test_holm_runs_over_every_comparison_and_the_headline_states_only_survivors(
 
 def captured_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    for module in (report_plots, report_heatmap):
+    for module in (report_plots, report_heatmap, report_overlay):
         monkeypatch.setattr(module, "save", lambda fig, path: figures.__setitem__(path.name, fig))
     return figures
 
